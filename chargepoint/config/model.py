@@ -1,0 +1,83 @@
+"""The configuration as the rest of Borne sees it: plain frozen dataclasses, already validated.
+Relative paths are resolved against the directory of the file they came from."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ChargePointConfig:
+    id: str
+    vendor: str
+    model: str
+    serial_number: str | None = None
+    firmware_version: str | None = None
+
+
+@dataclass(frozen=True)
+class OcppConfig:
+    version: str  # "1.6"
+    csms_url: str  # ws:// or wss://, without the charge point id (it is appended)
+    heartbeat_interval_s: int = 300
+    security_profile: int = 0  # 0: none, 1: basic auth over ws, 2: basic auth over TLS, 3: client certs
+    password_file: Path | None = None
+    response_timeout_s: float = 30.0
+    ping_interval_s: float = 30.0
+    ping_timeout_s: float = 20.0
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class BoardConfig:
+    kind: str  # "sim"
+    control_period_ms: int = 10
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    path: Path
+
+
+@dataclass(frozen=True)
+class ConnectorConfig:
+    id: int  # 1-based within its EVSE
+    type: str = "Type2Socket"  # "Type2Socket" (lockable, PP-coded) or "Type2Cable" (tethered)
+
+
+@dataclass(frozen=True)
+class EvseConfig:
+    id: int  # 1-based, consecutive; also the OCPP 1.6 connectorId of its (single) connector
+    max_current_a: float
+    phases: int  # 1 or 3
+    connectors: tuple[ConnectorConfig, ...]
+    nominal_voltage_v: float = 230.0
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    whitelist: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    control_socket: Path
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class Config:
+    source: Path
+    chargepoint: ChargePointConfig
+    ocpp: OcppConfig
+    board: BoardConfig
+    storage: StorageConfig
+    evses: tuple[EvseConfig, ...]
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    sim: SimConfig | None = None
+    logging: LoggingConfig = field(default_factory=LoggingConfig)

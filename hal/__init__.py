@@ -1,0 +1,1 @@
+"""Hardware contracts: what the charging core needs from a board, and nothing about how."""

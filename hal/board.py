@@ -1,0 +1,62 @@
+"""Builds the devices a configuration names. The only module that knows driver names."""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hal.clock import Clock
+from hal.contracts import (
+    Contactor,
+    ControlPilot,
+    EnergyMeter,
+    IdTokenReader,
+    Indicator,
+    ProximityPilot,
+    ResidualCurrentMonitor,
+    SocketLock,
+)
+
+if TYPE_CHECKING:
+    from chargepoint.config import Config
+
+
+@dataclass
+class EvseDevices:
+    contactor: Contactor
+    pilot: ControlPilot
+    proximity: ProximityPilot | None
+    rcm: ResidualCurrentMonitor | None
+    lock: SocketLock | None
+    meter: EnergyMeter
+
+
+StatusProvider = Callable[[], dict[str, Any]]
+
+
+@dataclass
+class Board:
+    """Everything the controller drives. `services` are long-running tasks the board needs
+    (the simulator's control socket, for instance); they receive a status provider so a board
+    can report the controller's view without the core knowing about it."""
+
+    kind: str
+    evses: dict[int, EvseDevices]
+    reader: IdTokenReader | None = None
+    indicator: Indicator | None = None
+    services: list[Callable[[StatusProvider], Awaitable[None]]] = field(default_factory=list)
+
+
+class UnknownBoardKind(ValueError):
+    pass
+
+
+BOARD_KINDS = ("sim",)
+
+
+def build_board(config: Config, clock: Clock) -> Board:
+    if config.board.kind == "sim":
+        from drivers.sim.board import build_sim_board
+
+        return build_sim_board(config, clock)
+    raise UnknownBoardKind(f"unknown board kind {config.board.kind!r}; known: {', '.join(BOARD_KINDS)}")
