@@ -76,6 +76,7 @@ class IdToken:
 
     id_tag: str
     source: str = "rfid"
+    evse_id: int | None = None  # set by readers that belong to one EVSE; None for a box-wide reader
 
 
 class FaultKind(str, enum.Enum):

@@ -1,0 +1,116 @@
+"""Wires the controller together on one asyncio loop and runs it until it is stopped or asked
+to restart."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+import ocpp.messages
+
+from chargepoint.auth import Authorizer
+from chargepoint.config import Config
+from chargepoint.control_loop import run_control_loop
+from chargepoint.evse.controller import EvseController
+from chargepoint.ocpp.connection import keep_connected
+from chargepoint.ocpp.v16.link import V16Link
+from chargepoint.settings import Settings, core_keys
+from chargepoint.station import Station
+from chargepoint.store import Store
+from chargepoint.systemd_notify import Watchdog, notify
+from chargepoint.transactions import LinkRef
+from hal.board import Board, build_board
+from hal.clock import Clock
+
+log = logging.getLogger(__name__)
+
+# Validate inline: the default thread-pool hop triples the latency of every call.
+ocpp.messages.ASYNC_VALIDATION = False
+
+
+@dataclass
+class Controller:
+    """A built, not yet running controller: tests and the demo reach into it."""
+
+    config: Config
+    clock: Clock
+    board: Board
+    store: Store
+    settings: Settings
+    station: Station
+    link: V16Link
+    controllers: dict[int, EvseController]
+    restart_reason: str | None = None
+    _restart: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def request_restart(self, reason: str) -> None:
+        self.restart_reason = reason
+        self._restart.set()
+
+    def make_safe(self) -> None:
+        """Open every contactor and stop offering current; used on every way out."""
+        for ctl in self.controllers.values():
+            ctl.devices.contactor.set_closed(False)
+            ctl.devices.pilot.set_constant_high()
+
+
+def build_controller(config: Config, clock: Clock) -> Controller:
+    store = Store(config.storage.path)
+    settings = Settings(core_keys(len(config.evses), config.ocpp.heartbeat_interval_s), store)
+    board = build_board(config, clock)
+    controllers = {
+        e.id: EvseController(e.id, board.evses[e.id], e.max_current_a,
+                             tethered=e.connectors[0].type == "Type2Cable")
+        for e in config.evses
+    }
+    link = V16Link(config, settings, store, clock)
+    authorizer = Authorizer(config.auth.whitelist, settings, store, clock)
+    holder: dict[str, Controller] = {}
+    station = Station(controllers, {i: d.meter for i, d in board.evses.items()}, clock, store, settings,
+                      authorizer, LinkRef(link), lambda reason: holder["c"].request_restart(reason))
+    link.station = station
+    controller = Controller(config, clock, board, store, settings, station, link, controllers)
+    holder["c"] = controller
+    return controller
+
+
+async def run_controller(controller: Controller, stop: asyncio.Event | None = None) -> str | None:
+    """Run until `stop` is set (returns None) or a reset asks for a restart (returns why)."""
+    c = controller
+    stop = stop or asyncio.Event()
+    watchdog = Watchdog()
+    await c.station.recover()
+    jobs: list[Any] = [
+        run_control_loop(list(c.controllers.values()), c.clock, c.config.board.control_period_ms / 1000.0,
+                         c.station.post_events, watchdog.feed),
+        c.station.run_events(),
+        c.station.run_ticks(),
+        keep_connected(c.config, c.clock, c.link.serve),
+    ]
+    if c.board.reader is not None:
+        jobs.append(c.station.run_reader(c.board.reader.read))
+    jobs.extend(service(c.station.status_report) for service in c.board.services)
+    tasks = [asyncio.create_task(job) for job in jobs]
+    waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(c._restart.wait())]
+    notify("READY=1\nSTATUS=running")
+    try:
+        done, _ = await asyncio.wait([*tasks, *waiters], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task in tasks and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        c.make_safe()
+        notify("STOPPING=1")
+        for task in (*tasks, *waiters):
+            task.cancel()
+        await asyncio.gather(*tasks, *waiters, return_exceptions=True)
+        c.store.close()
+    return c.restart_reason
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)

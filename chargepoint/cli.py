@@ -1,0 +1,127 @@
+"""`chargepoint`: run the controller, check a configuration, drive the simulated board, or play
+a demonstration session."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from chargepoint.config import ConfigError, check_config, load_config
+
+DEFAULT_CONFIG = "firmware.toml"
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The wire log holds whole frames (keys and passwords among them): never at INFO.
+    logging.getLogger("chargepoint.ocpp.wire").setLevel(logging.WARNING)
+    logging.getLogger("ocpp").setLevel(logging.WARNING)
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+
+
+def _load(path: str) -> object:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"{path}: the configuration has {len(exc.issues)} problem(s):", file=sys.stderr)
+        for issue in exc.issues:
+            print(f"  {issue}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from chargepoint.app import build_controller, install_signal_handlers, run_controller
+    from chargepoint.store import StoreError
+    from hal.clock import ScaledClock, SystemClock
+
+    config = _load(args.config)
+    _setup_logging(config.logging.level)  # type: ignore[attr-defined]
+    clock = ScaledClock(args.time_scale) if args.time_scale != 1.0 else SystemClock()
+
+    async def main() -> str | None:
+        stop = asyncio.Event()
+        install_signal_handlers(stop)
+        controller = build_controller(config, clock)  # type: ignore[arg-type]
+        return await run_controller(controller, stop)
+
+    try:
+        reason = asyncio.run(main())
+    except StoreError as exc:
+        print(f"chargepoint: {exc}", file=sys.stderr)
+        return 3
+    if reason is not None:
+        logging.getLogger(__name__).warning("restarting (%s)", reason)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, [sys.executable, "-m", "chargepoint", *sys.argv[1:]])
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    issues = check_config(args.path)
+    if not issues:
+        print(f"{args.path}: OK")
+        return 0
+    for issue in issues:
+        print(issue)
+    print(f"{len(issues)} problem(s) found", file=sys.stderr)
+    return 1
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from drivers.sim.client import run_sim_command
+
+    config = _load(args.config)
+    sim = getattr(config, "sim", None)
+    if sim is None:
+        print(f"{args.config}: has no [sim] table: the simulated board is not configured", file=sys.stderr)
+        return 2
+    return run_sim_command(args, Path(sim.control_socket))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from chargepoint.demo.session import run_demo
+
+    return run_demo(time_scale=args.time_scale, charge_minutes=args.minutes)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from drivers.sim.client import add_sim_arguments
+
+    parser = argparse.ArgumentParser(prog="chargepoint", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the controller")
+    run.add_argument("--config", default=DEFAULT_CONFIG, help="path of firmware.toml")
+    run.add_argument("--time-scale", type=float, default=1.0,
+                     help="simulated board only: run time this many times faster (training, tests)")
+    run.set_defaults(func=cmd_run)
+
+    config = sub.add_parser("config", help="work with firmware.toml")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    check = config_sub.add_parser("check", help="validate a configuration file and list every problem")
+    check.add_argument("path", nargs="?", default=DEFAULT_CONFIG)
+    check.set_defaults(func=cmd_config_check)
+
+    sim = sub.add_parser("sim", help="drive the simulated board of a running controller")
+    sim.add_argument("--config", default=DEFAULT_CONFIG, help="path of firmware.toml")
+    add_sim_arguments(sim)
+    sim.set_defaults(func=cmd_sim)
+
+    demo = sub.add_parser("demo", help="play a whole charging session against a bundled CSMS")
+    demo.add_argument("--time-scale", type=float, default=40.0, help="how much faster than real time")
+    demo.add_argument("--minutes", type=float, default=4.0, help="simulated minutes of charging")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

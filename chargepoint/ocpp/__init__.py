@@ -1,0 +1,1 @@
+"""Protocol adapters: OCPP versions translate between the charging core and the CSMS."""

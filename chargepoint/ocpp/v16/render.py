@@ -1,0 +1,65 @@
+"""Neutral records from the core -> OCPP 1.6 requests. Rendering happens at send time, so the
+transaction id the CSMS assigned is used as soon as it is known."""
+from __future__ import annotations
+
+from typing import Any
+
+from ocpp.v16 import call
+
+from chargepoint.link import AuthDecision
+from chargepoint.store import OutboxItem
+
+# OCPP 1.6 errata: when a StartTransaction could not be delivered, its transaction is -1.
+UNKNOWN_TRANSACTION_ID = -1
+
+
+def sampled_values(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for s in samples:
+        value: dict[str, Any] = {
+            "value": _number(s["value"]),
+            "context": s["context"],
+            "measurand": s["measurand"],
+            "location": "Outlet",
+            "unit": s["unit"],
+        }
+        if "phase" in s:
+            value["phase"] = s["phase"]
+        out.append(value)
+    return out
+
+
+def _number(value: float) -> str:
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def render(item: OutboxItem) -> Any:
+    p = item.payload
+    tx_id = item.csms_id if item.csms_id is not None else UNKNOWN_TRANSACTION_ID
+    if item.kind == "start":
+        return call.StartTransaction(
+            connector_id=p["connector_id"], id_tag=p["id_tag"],
+            meter_start=int(round(p["meter_start_wh"])), timestamp=p["timestamp"],
+        )
+    if item.kind == "meter":
+        return call.MeterValues(
+            connector_id=p["connector_id"], transaction_id=tx_id,
+            meter_value=[{"timestamp": p["timestamp"], "sampledValue": sampled_values(p["samples"])}],
+        )
+    data = [{"timestamp": d["timestamp"], "sampledValue": sampled_values(d["samples"])}
+            for d in p.get("transaction_data") or []]
+    return call.StopTransaction(
+        meter_stop=int(round(p["meter_stop_wh"])), timestamp=p["timestamp"], transaction_id=tx_id,
+        reason=p["reason"], id_tag=p.get("id_tag"), transaction_data=data or None,
+    )
+
+
+def decision_from(id_tag_info: dict[str, Any] | None) -> AuthDecision:
+    info = id_tag_info or {}
+    return AuthDecision(
+        status=info.get("status", "Invalid"),
+        parent_id_tag=info.get("parentIdTag"),
+        expiry=info.get("expiryDate"),
+        source="csms",
+    )

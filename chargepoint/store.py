@@ -1,0 +1,285 @@
+"""Durable state in SQLite: transactions, the outbox of transaction messages, configuration
+overrides, availability and the authorisation cache.
+
+Every state change and the message that reports it are written in one database transaction
+(WAL, synchronous=FULL): after a crash either both exist or neither does. Messages are stored
+in a protocol-neutral form; the OCPP adapter renders them when it sends them."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE availability (evse_id INTEGER PRIMARY KEY, available INTEGER NOT NULL);
+    CREATE TABLE transactions (
+        local_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        evse_id INTEGER NOT NULL,
+        connector_id INTEGER NOT NULL,
+        id_tag TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        meter_start_wh REAL NOT NULL,
+        csms_id INTEGER,
+        last_meter_wh REAL NOT NULL,
+        last_meter_at TEXT NOT NULL,
+        stopped_at TEXT,
+        meter_stop_wh REAL,
+        stop_reason TEXT
+    );
+    CREATE INDEX transactions_open ON transactions(stopped_at) WHERE stopped_at IS NULL;
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL CHECK (kind IN ('start', 'meter', 'stop')),
+        local_tx INTEGER NOT NULL REFERENCES transactions(local_id),
+        payload TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE auth_cache (
+        id_tag TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        expiry TEXT,
+        parent_id_tag TEXT,
+        updated_seq INTEGER NOT NULL
+    );
+    """,
+}
+
+AUTH_CACHE_MAX_ENTRIES = 1000
+
+
+class StoreError(Exception):
+    """The database cannot be used; the message says which file and what to do."""
+
+
+@dataclass(frozen=True)
+class TransactionRecord:
+    local_id: int
+    evse_id: int
+    connector_id: int
+    id_tag: str
+    started_at: str
+    meter_start_wh: float
+    csms_id: int | None
+    last_meter_wh: float
+    last_meter_at: str
+    stopped_at: str | None = None
+    meter_stop_wh: float | None = None
+    stop_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    seq: int
+    kind: str  # 'start' | 'meter' | 'stop'
+    local_tx: int
+    payload: dict[str, Any]
+    created_at: str
+    attempts: int
+    csms_id: int | None  # the CSMS's id of the transaction, once known
+
+
+@dataclass(frozen=True)
+class CachedAuth:
+    id_tag: str
+    status: str
+    expiry: str | None
+    parent_id_tag: str | None
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise StoreError(
+                f"cannot open the database {self.path}: {exc}. Check the path in [storage] path "
+                f"and its permissions; if the file is damaged, move it aside and restart (a new "
+                f"database is created)."
+            ) from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the database {self.path} has schema version {version}, newer than this firmware "
+                f"understands ({SCHEMA_VERSION}); install the newer firmware again or move the file aside"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with self._tx() as db:
+                for statement in filter(str.strip, _MIGRATIONS[target].split(";")):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version={target}")
+
+    # ---- settings and availability ---------------------------------------------------------
+
+    def load_settings(self) -> dict[str, str]:
+        return {r["key"]: r["value"] for r in self._db.execute("SELECT key, value FROM settings")}
+
+    def save_setting(self, key: str, value: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", (key, value))
+
+    def load_availability(self) -> dict[int, bool]:
+        rows = self._db.execute("SELECT evse_id, available FROM availability")
+        return {r["evse_id"]: bool(r["available"]) for r in rows}
+
+    def save_availability(self, evse_id: int, available: bool) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO availability(evse_id, available) VALUES (?, ?)",
+                (evse_id, int(available)),
+            )
+
+    # ---- transactions and their messages ---------------------------------------------------
+
+    def begin_transaction(self, evse_id: int, connector_id: int, id_tag: str, meter_start_wh: float,
+                          started_at: str, payload: dict[str, Any]) -> int:
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO transactions(evse_id, connector_id, id_tag, started_at, meter_start_wh,"
+                " last_meter_wh, last_meter_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (evse_id, connector_id, id_tag, started_at, meter_start_wh, meter_start_wh, started_at),
+            )
+            local_id = int(cur.lastrowid or 0)
+            self._enqueue(db, "start", local_id, payload, started_at)
+        return local_id
+
+    def record_meter_values(self, local_id: int, energy_wh: float, at: str, payload: dict[str, Any] | None) -> None:
+        """Persist the latest reading of a transaction; queue a MeterValues message if given."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE transactions SET last_meter_wh = ?, last_meter_at = ? WHERE local_id = ?",
+                (energy_wh, at, local_id),
+            )
+            if payload is not None:
+                self._enqueue(db, "meter", local_id, payload, at)
+
+    def end_transaction(self, local_id: int, meter_stop_wh: float, stopped_at: str, reason: str,
+                        payload: dict[str, Any]) -> None:
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE transactions SET stopped_at = ?, meter_stop_wh = ?, stop_reason = ?,"
+                " last_meter_wh = ?, last_meter_at = ? WHERE local_id = ? AND stopped_at IS NULL",
+                (stopped_at, meter_stop_wh, reason, meter_stop_wh, stopped_at, local_id),
+            )
+            if cur.rowcount != 1:
+                raise StoreError(f"transaction {local_id} is not open")
+            self._enqueue(db, "stop", local_id, payload, stopped_at)
+            # Stopped transactions whose messages are all delivered are history; keep them bounded.
+            db.execute(
+                "DELETE FROM transactions WHERE stopped_at IS NOT NULL AND local_id NOT IN"
+                " (SELECT local_tx FROM outbox) AND local_id <= (SELECT MAX(local_id) - 100 FROM transactions)"
+            )
+
+    def open_transactions(self) -> list[TransactionRecord]:
+        rows = self._db.execute("SELECT * FROM transactions WHERE stopped_at IS NULL ORDER BY local_id")
+        return [TransactionRecord(**dict(r)) for r in rows]
+
+    def transaction(self, local_id: int) -> TransactionRecord | None:
+        row = self._db.execute("SELECT * FROM transactions WHERE local_id = ?", (local_id,)).fetchone()
+        return TransactionRecord(**dict(row)) if row else None
+
+    def transaction_by_csms_id(self, csms_id: int) -> TransactionRecord | None:
+        row = self._db.execute(
+            "SELECT * FROM transactions WHERE csms_id = ? ORDER BY local_id DESC LIMIT 1", (csms_id,)
+        ).fetchone()
+        return TransactionRecord(**dict(row)) if row else None
+
+    @staticmethod
+    def _enqueue(db: sqlite3.Connection, kind: str, local_tx: int, payload: dict[str, Any], at: str) -> None:
+        db.execute(
+            "INSERT INTO outbox(kind, local_tx, payload, created_at) VALUES (?, ?, ?, ?)",
+            (kind, local_tx, json.dumps(payload, separators=(",", ":")), at),
+        )
+
+    # ---- outbox ------------------------------------------------------------------------------
+
+    def outbox_head(self) -> OutboxItem | None:
+        row = self._db.execute(
+            "SELECT o.*, t.csms_id FROM outbox o JOIN transactions t ON t.local_id = o.local_tx"
+            " ORDER BY o.seq LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        return OutboxItem(
+            seq=row["seq"], kind=row["kind"], local_tx=row["local_tx"], payload=json.loads(row["payload"]),
+            created_at=row["created_at"], attempts=row["attempts"], csms_id=row["csms_id"],
+        )
+
+    def outbox_ack(self, seq: int, csms_id: int | None = None) -> None:
+        """The CSMS has the message: drop it, and remember the transaction id it gave us."""
+        with self._tx() as db:
+            row = db.execute("SELECT local_tx FROM outbox WHERE seq = ?", (seq,)).fetchone()
+            if row is None:
+                return
+            if csms_id is not None:
+                db.execute("UPDATE transactions SET csms_id = ? WHERE local_id = ?", (csms_id, row["local_tx"]))
+            db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+
+    def outbox_attempted(self, seq: int) -> int:
+        with self._tx() as db:
+            db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?", (seq,))
+            row = db.execute("SELECT attempts FROM outbox WHERE seq = ?", (seq,)).fetchone()
+        return int(row["attempts"]) if row else 0
+
+    def outbox_stats(self) -> tuple[int, str | None]:
+        row = self._db.execute("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox").fetchone()
+        return int(row["n"]), row["oldest"]
+
+    # ---- authorisation cache ---------------------------------------------------------------
+
+    def cache_put(self, id_tag: str, status: str, expiry: str | None, parent_id_tag: str | None) -> None:
+        with self._tx() as db:
+            seq = db.execute("SELECT COALESCE(MAX(updated_seq), 0) + 1 FROM auth_cache").fetchone()[0]
+            db.execute(
+                "INSERT OR REPLACE INTO auth_cache(id_tag, status, expiry, parent_id_tag, updated_seq)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (id_tag, status, expiry, parent_id_tag, seq),
+            )
+            # Bounded: when full, drop invalid entries first, then the least recently updated.
+            excess = db.execute("SELECT COUNT(*) FROM auth_cache").fetchone()[0] - AUTH_CACHE_MAX_ENTRIES
+            if excess > 0:
+                db.execute(
+                    "DELETE FROM auth_cache WHERE id_tag IN (SELECT id_tag FROM auth_cache"
+                    " ORDER BY status = 'Accepted', updated_seq LIMIT ?)",
+                    (excess,),
+                )
+
+    def cache_get(self, id_tag: str) -> CachedAuth | None:
+        row = self._db.execute(
+            "SELECT id_tag, status, expiry, parent_id_tag FROM auth_cache WHERE id_tag = ?", (id_tag,)
+        ).fetchone()
+        return CachedAuth(**dict(row)) if row else None
+
+    def cache_clear(self) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM auth_cache")

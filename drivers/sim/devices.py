@@ -1,0 +1,328 @@
+"""Simulated devices of one EVSE and of the box. They implement the hal contracts exactly like
+real drivers, so the charging core cannot tell them apart; the physics they share (EV, faults,
+energy) lives in `SimEvse`."""
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from drivers.sim.ev import SimEv, offered_current_a
+from hal.board import EvseDevices
+from hal.clock import Clock
+from hal.types import (
+    CpReading,
+    CpState,
+    FaultKind,
+    IdToken,
+    IndicatorPattern,
+    MeterError,
+    MeterReading,
+    PilotMode,
+    PilotOutput,
+    ProximityReading,
+)
+
+if TYPE_CHECKING:
+    from chargepoint.config.model import EvseConfig
+
+# Faults the simulator can inject, in the order the protocol documents them.
+SIM_FAULT_KINDS: tuple[FaultKind, ...] = (
+    FaultKind.RCM,
+    FaultKind.DIODE,
+    FaultKind.WELD,
+    FaultKind.METER_LOSS,
+    FaultKind.PP,
+    FaultKind.STATE_E,
+)
+
+SOCKET_CONNECTOR = "Type2Socket"
+
+
+class SimEvse:
+    """The physical side of one EVSE: its EV, injected faults and the energy that flowed.
+
+    Energy is integrated exactly over the injected clock: every change that can alter the power
+    first books the energy drawn at the old power up to now (`settle`)."""
+
+    def __init__(self, config: EvseConfig, clock: Clock, initial_energy_wh: float = 0.0) -> None:
+        self.config = config
+        self.clock = clock
+        self.ev = SimEv()
+        self.faults: set[FaultKind] = set()
+        self._energy_wh = float(initial_energy_wh)
+        self._last_t = clock.monotonic()
+        self.contactor = SimContactor(self)
+        self.pilot = SimPilot(self)
+        self.rcm = SimRcm(self)
+        self.meter = SimMeter(self)
+        self.proximity: SimProximity | None = SimProximity(self) if self.has_socket else None
+        self.lock: SimLock | None = SimLock(self) if self.has_socket else None
+
+    @property
+    def id(self) -> int:
+        return self.config.id
+
+    @property
+    def has_socket(self) -> bool:
+        """A socket outlet has a proximity pilot and a lock; a tethered cable has neither."""
+        return bool(self.config.connectors) and self.config.connectors[0].type == SOCKET_CONNECTOR
+
+    def devices(self) -> EvseDevices:
+        return EvseDevices(
+            contactor=self.contactor,
+            pilot=self.pilot,
+            proximity=self.proximity,
+            rcm=self.rcm,
+            lock=self.lock,
+            meter=self.meter,
+        )
+
+    # --- physics -------------------------------------------------------------------------
+
+    def contacts_closed(self) -> bool:
+        """Whether current can flow: a welded contactor stays closed whatever it is told."""
+        return self.contactor.commanded_closed or FaultKind.WELD in self.faults
+
+    def phase_currents(self) -> tuple[float, ...]:
+        """Current on each of the EVSE's phases (L1 first)."""
+        phases = self.config.phases
+        if FaultKind.STATE_E in self.faults:
+            amps = 0.0  # a CP shorted to PE leaves the EV without a pilot: it stops drawing
+        else:
+            amps = self.ev.current_a(self.pilot.output, self.contacts_closed())
+        drawing = self.ev.drawing_phases(phases) if amps > 0 else 0
+        return tuple(amps if i < drawing else 0.0 for i in range(phases))
+
+    def phase_voltages(self) -> tuple[float, ...]:
+        return tuple(self.config.nominal_voltage_v for _ in range(self.config.phases))
+
+    def power_w(self) -> float:
+        return sum(v * i for v, i in zip(self.phase_voltages(), self.phase_currents()))
+
+    def settle(self) -> None:
+        """Book the energy drawn since the last change, at the power that held meanwhile."""
+        now = self.clock.monotonic()
+        if now > self._last_t:
+            self._energy_wh += self.power_w() * (now - self._last_t) / 3600.0
+        self._last_t = max(now, self._last_t)
+
+    def energy_wh(self) -> float:
+        self.settle()
+        return self._energy_wh
+
+    def cp_reading(self) -> CpReading:
+        if self.pilot.output.mode is PilotMode.STATE_F:
+            state = CpState.F
+        elif FaultKind.STATE_E in self.faults:
+            state = CpState.E
+        else:
+            state = self.ev.state(self.pilot.output)
+        diode = FaultKind.DIODE in self.faults and self.ev.plugged
+        return CpReading(state=state, diode_fault=diode)
+
+    # --- what the outside world does -----------------------------------------------------
+
+    def plug(self, max_current_a: float = 32.0, phases: int = 3, cable_a: int = 32) -> None:
+        self.settle()
+        self.ev.plug(max_current_a=max_current_a, phases=phases, cable_a=cable_a)
+
+    def unplug(self) -> None:
+        self.settle()
+        self.ev.unplug()
+
+    def request(self, state: CpState, paused: bool = False) -> None:
+        self.settle()
+        self.ev.request(state, paused=paused)
+
+    def inject(self, kind: FaultKind) -> None:
+        self.settle()
+        self.faults.add(kind)
+        if kind is FaultKind.RCM:
+            self.rcm.latch()
+
+    def clear(self, kind: FaultKind) -> None:
+        self.settle()
+        self.faults.discard(kind)
+
+    def status(self) -> dict[str, Any]:
+        """The board's view of this EVSE, for the control socket."""
+        output = self.pilot.output
+        if output.mode is PilotMode.PWM:
+            duty = float(output.duty_percent)
+        elif output.mode is PilotMode.CONSTANT_HIGH:
+            duty = 100.0
+        else:
+            duty = 0.0
+        ev = self.ev
+        return {
+            "id": self.id,
+            "cp_state": self.cp_reading().state.value,
+            "pwm_duty_percent": duty,
+            "contactor_closed": self.contactor.commanded_closed,
+            "contactor_feedback_closed": bool(self.contactor.feedback_closed()),
+            "locked": bool(self.lock.feedback_locked()) if self.lock is not None else False,
+            "offered_current_a": offered_current_a(output),
+            "energy_wh": self.energy_wh(),
+            "power_w": self.power_w(),
+            "current_a": list(self.phase_currents()),
+            "transaction_id": None,
+            "connector_status": None,
+            "plugged": ev.plugged,
+            "ev_state": ev.requested.value if ev.plugged else None,
+            "ev": (
+                {"max_current_a": ev.max_current_a, "phases": ev.phases, "cable_a": ev.cable_a, "paused": ev.paused}
+                if ev.plugged
+                else None
+            ),
+            "faults": [k.value for k in SIM_FAULT_KINDS if k in self.faults],
+        }
+
+
+class SimContactor:
+    """Feedback follows the command, except that a welded contactor reports closed."""
+
+    def __init__(self, evse: SimEvse) -> None:
+        self._evse = evse
+        self._closed = False
+
+    def set_closed(self, closed: bool) -> None:
+        self._evse.settle()
+        self._closed = bool(closed)
+
+    @property
+    def commanded_closed(self) -> bool:
+        return self._closed
+
+    def feedback_closed(self) -> bool | None:
+        return self._evse.contacts_closed()
+
+
+class SimPilot:
+    """Stores the pilot output and classifies what the simulated EV does to it."""
+
+    def __init__(self, evse: SimEvse) -> None:
+        self._evse = evse
+        self._output = PilotOutput(PilotMode.CONSTANT_HIGH)
+
+    def set_pwm(self, duty_percent: float) -> None:
+        if not 0.0 <= duty_percent <= 100.0:
+            raise ValueError(f"PWM duty must be within 0-100 %, got {duty_percent}")
+        self._set(PilotOutput(PilotMode.PWM, float(duty_percent)))
+
+    def set_constant_high(self) -> None:
+        self._set(PilotOutput(PilotMode.CONSTANT_HIGH, 100.0))
+
+    def set_state_f(self) -> None:
+        self._set(PilotOutput(PilotMode.STATE_F, 0.0))
+
+    def _set(self, output: PilotOutput) -> None:
+        if output != self._output:
+            self._evse.settle()
+            self._output = output
+
+    @property
+    def output(self) -> PilotOutput:
+        return self._output
+
+    def read(self) -> CpReading:
+        return self._evse.cp_reading()
+
+
+class SimProximity:
+    """PP of a socket outlet: the plugged cable's ampacity; out of range while a pp fault is on."""
+
+    def __init__(self, evse: SimEvse) -> None:
+        self._evse = evse
+
+    def read(self) -> ProximityReading:
+        if FaultKind.PP in self._evse.faults:
+            return ProximityReading(ampacity_a=None, error=True)
+        if not self._evse.ev.plugged:
+            return ProximityReading(ampacity_a=None)
+        return ProximityReading(ampacity_a=self._evse.ev.cable_a)
+
+
+class SimRcm:
+    """Trips while an rcm fault is injected and stays latched until reset, like a real RCD-DD."""
+
+    def __init__(self, evse: SimEvse) -> None:
+        self._evse = evse
+        self._latched = False
+
+    def latch(self) -> None:
+        self._latched = True
+
+    def tripped(self) -> bool:
+        return self._latched or FaultKind.RCM in self._evse.faults
+
+    def reset(self) -> None:
+        self._latched = FaultKind.RCM in self._evse.faults
+
+    async def self_test(self) -> bool:
+        return FaultKind.RCM not in self._evse.faults
+
+
+class SimLock:
+    """Socket lock whose feedback follows the command."""
+
+    def __init__(self, evse: SimEvse) -> None:
+        self._evse = evse
+        self._locked = False
+
+    def set_locked(self, locked: bool) -> None:
+        self._locked = bool(locked)
+
+    @property
+    def commanded_locked(self) -> bool:
+        return self._locked
+
+    def feedback_locked(self) -> bool | None:
+        return self._locked
+
+
+class SimMeter:
+    """Energy meter of one EVSE; silent (MeterError) while a meter-loss fault is injected."""
+
+    def __init__(self, evse: SimEvse) -> None:
+        self._evse = evse
+
+    async def read(self) -> MeterReading:
+        evse = self._evse
+        energy = evse.energy_wh()
+        if FaultKind.METER_LOSS in evse.faults:
+            raise MeterError(f"simulated meter of EVSE {evse.id} does not answer (meter-loss fault)")
+        return MeterReading(
+            energy_import_wh=energy,
+            power_w=evse.power_w(),
+            voltage_v=evse.phase_voltages(),
+            current_a=evse.phase_currents(),
+        )
+
+
+class SimReader:
+    """The box's badge reader: badges arrive from the control socket's `tap` command."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[IdToken] = asyncio.Queue()
+        self.sim_board: object | None = None  # the SimBoard owning this reader
+
+    def tap(self, id_tag: str, evse_id: int | None = None) -> IdToken:
+        token = IdToken(id_tag=id_tag, source="rfid", evse_id=evse_id)
+        self._queue.put_nowait(token)
+        return token
+
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    async def read(self) -> IdToken:
+        return await self._queue.get()
+
+
+class SimIndicator:
+    """Remembers the pattern the core shows so the status can report it."""
+
+    def __init__(self) -> None:
+        self.pattern = IndicatorPattern.OFF
+
+    def show(self, pattern: IndicatorPattern) -> None:
+        self.pattern = pattern
