@@ -58,7 +58,8 @@ class Controller:
 
 def build_controller(config: Config, clock: Clock) -> Controller:
     store = Store(config.storage.path)
-    settings = Settings(core_keys(len(config.evses), config.ocpp.heartbeat_interval_s), store)
+    settings = Settings(core_keys(len(config.evses), config.ocpp.heartbeat_interval_s,
+                                   int(config.ocpp.ping_interval_s)), store)
     board = build_board(config, clock)
     controllers = {
         e.id: EvseController(e.id, board.evses[e.id], e.max_current_a,
@@ -87,7 +88,8 @@ async def run_controller(controller: Controller, stop: asyncio.Event | None = No
                          c.station.post_events, watchdog.feed),
         c.station.run_events(),
         c.station.run_ticks(),
-        keep_connected(c.config, c.clock, c.link.serve),
+        keep_connected(c.config, c.clock, c.link.serve,
+                       ping_interval_s=lambda: c.settings.get_int("WebSocketPingInterval")),
     ]
     if c.board.reader is not None:
         jobs.append(c.station.run_reader(c.board.reader.read))

@@ -82,7 +82,7 @@ def _csl(name: str, default: str, items: tuple[str, ...] | None = MEASURANDS) ->
     return KeySpec(name, Kind.CSL, default, allowed_items=items)
 
 
-def core_keys(number_of_connectors: int, heartbeat_interval_s: int) -> list[KeySpec]:
+def core_keys(number_of_connectors: int, heartbeat_interval_s: int, ping_interval_s: int = 30) -> list[KeySpec]:
     return [
         _bool("AuthorizeRemoteTxRequests", True),
         _bool("AuthorizationCacheEnabled", True),
@@ -112,7 +112,7 @@ def core_keys(number_of_connectors: int, heartbeat_interval_s: int) -> list[KeyS
         _int("TransactionMessageAttempts", 3, minimum=1, maximum=10),
         _int("TransactionMessageRetryInterval", 60, minimum=1, maximum=3600),
         _bool("UnlockConnectorOnEVSideDisconnect", True),
-        _int("WebSocketPingInterval", 30, maximum=3600),
+        _int("WebSocketPingInterval", ping_interval_s, maximum=3600),
     ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 METER_FAILURES_FOR_LOSS = 3
 METER_PERSIST_INTERVAL_S = 60.0
+RESET_DRAIN_S = 30.0  # how long a reset waits for the CSMS to acknowledge queued messages
+MAX_ALIGNED_IN_STOP = 96
 
 
 @dataclass
@@ -73,6 +76,7 @@ class Station:
         self._request_restart = request_restart
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reported_cp0: ConnectorStatus | None = None
+        self._aligned_slot: int | None = None
         # Read-only listeners of controller events (timelines, displays); must not block.
         self.observers: list[Callable[[list[EvseEvent]], None]] = []
         for evse_id, available in store.load_availability().items():
@@ -231,7 +235,7 @@ class Station:
     def _transaction_data(self, tx: ActiveTransaction, reading: MeterReading | None, now: str) -> list[dict[str, object]]:
         measurands = self.settings.get_list("StopTxnSampledData")
         if not measurands or reading is None:
-            return []
+            return list(tx.aligned)
         record = self.store.transaction(tx.local_id)
         begin = MeterReading(energy_import_wh=tx.meter_start_wh, power_w=0.0)
         begin_samples = samples_for(begin, [m for m in measurands if m.startswith("Energy")], "Transaction.Begin")
@@ -239,6 +243,7 @@ class Station:
         data: list[dict[str, object]] = []
         if begin_samples and record is not None:
             data.append({"timestamp": record.started_at, "samples": begin_samples})
+        data.extend(tx.aligned)
         if end_samples:
             data.append({"timestamp": now, "samples": end_samples})
         return data
@@ -275,7 +280,30 @@ class Station:
                 if s.tx is not None and s.meter is not None:
                     self._sample(s.tx, s, now)
         async with self._lock:
+            self._clock_aligned()
             self.publish_status()
+
+    def _clock_aligned(self) -> None:
+        """ClockAlignedDataInterval: readings at evenly spaced times of day from midnight UTC."""
+        interval = self.settings.get_int("ClockAlignedDataInterval")
+        if interval <= 0:
+            self._aligned_slot = None
+            return
+        wall = self.clock.now()
+        midnight = wall.replace(hour=0, minute=0, second=0, microsecond=0)
+        slot = int((wall - midnight).total_seconds() // interval)
+        previous, self._aligned_slot = self._aligned_slot, slot
+        if previous is None or previous == slot:
+            return
+        boundary = iso_utc(midnight + timedelta(seconds=slot * interval))
+        for s in self.sessions.values():
+            if s.tx is None or s.meter is None:
+                continue
+            samples = samples_for(s.meter, self.settings.get_list("MeterValuesAlignedData"), "Sample.Clock")
+            self.transactions.sample(s.tx, s.meter.energy_import_wh, boundary, samples or None)
+            stop_samples = samples_for(s.meter, self.settings.get_list("StopTxnAlignedData"), "Sample.Clock")
+            if stop_samples and len(s.tx.aligned) < MAX_ALIGNED_IN_STOP:
+                s.tx.aligned.append({"timestamp": boundary, "samples": stop_samples})
 
     async def _poll_meter(self, evse_id: int) -> None:
         s, ctl = self.sessions[evse_id], self.evses[evse_id]
@@ -444,7 +472,18 @@ class Station:
                 if s.tx is not None:
                     await self._stop(evse_id, reason)
             self.publish_status()
+        await self._drain_outbox(RESET_DRAIN_S)
         self._request_restart(reason)
+
+    async def _drain_outbox(self, limit_s: float) -> None:
+        """OCPP 1.6 §5.14: the StopTransaction of a reset is sent before the reset; only what the
+        CSMS has not acknowledged in time stays queued for after the restart. Restarting while
+        the message is in flight would send it a second time."""
+        deadline = self.clock.monotonic() + limit_s
+        while self.clock.monotonic() < deadline:
+            if not self._link.get().online or self.store.outbox_stats()[0] == 0:
+                return
+            await self.clock.sleep(0.05)
 
     def clear_cache(self) -> bool:
         self.authorizer.clear_cache()

@@ -2,7 +2,7 @@
 database transaction, before anything depends on it."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chargepoint.link import CsmsLink
 from chargepoint.metering import Sample
@@ -19,6 +19,8 @@ class ActiveTransaction:
     started_mono: float
     meter_start_wh: float
     last_sample_mono: float
+    # Clock-aligned readings for StopTxnAlignedData (bounded: one day of 15-minute slots).
+    aligned: list[dict[str, object]] = field(default_factory=list)
 
 
 class Transactions:

@@ -88,6 +88,7 @@ class EvseController:
         self._state_f_since: float | None = None
         self._c1_since: float | None = None
         self._last_duty_change = float("-inf")
+        self._last_duty: float | None = None  # the last PWM duty emitted (kept while paused)
         self._reported_faults: frozenset[FaultKind] = frozenset()
         self._reported_pilot = self.devices.pilot.output
         self._reported_contactor = self.devices.contactor.commanded_closed
@@ -172,7 +173,9 @@ class EvseController:
 
         if d.proximity is not None and not self.tethered:
             pp = d.proximity.read()
-            self._pp_error.update(pp.error or pp.ampacity_a is None, now)
+            # No cable coded on PP is normal with nothing plugged: only count it once a plug is
+            # seen, so the debounce also covers the instant of plugging in.
+            self._pp_error.update(pp.error or (self._plugged and pp.ampacity_a is None), now)
             self._toggle(FaultKind.PP, self._plugged and cp is not CpState.A and self._pp_error.value)
             self._pp_limit_a = float(pp.ampacity_a) if (self._plugged and pp.ampacity_a) else None
 
@@ -211,9 +214,17 @@ class EvseController:
                 self._state_f_since = now
                 d.pilot.set_state_f()
             held = now - self._state_f_since >= self.timing.state_f_min_s
-            if held and not (faults & LATCHING_FAULTS) and d.pilot.output.mode is PilotMode.STATE_F:
+            if faults & LATCHING_FAULTS:
+                # Latched faults stay in F, also when they arrive during a condition fault.
+                if d.pilot.output.mode is not PilotMode.STATE_F:
+                    d.pilot.set_state_f()
+            elif held and d.pilot.output.mode is PilotMode.STATE_F:
                 # Condition faults: back to +12 V so the pilot can be observed again.
                 d.pilot.set_constant_high()
+            self._drive_lock(now)
+            return
+        if self._state_f_since is not None and now - self._state_f_since < self.timing.state_f_min_s:
+            # The fault is gone, but state F is held its minimum time (contactor stays open).
             self._drive_lock(now)
             return
         self._state_f_since = None
@@ -252,11 +263,16 @@ class EvseController:
         out = self.devices.pilot.output
         if out.pwm_on and abs(out.duty_percent - duty) < 1e-6:
             return
-        charging = self.devices.contactor.commanded_closed and out.pwm_on
-        if charging and now - self._last_duty_change < self.timing.pwm_min_interval_s:
+        # A closed contactor means the EV draws, or may still draw (C1 grace after a pause):
+        # resuming the PWM at another duty is a change too, and is rate-limited like one.
+        changes = self._last_duty is None or abs(self._last_duty - duty) >= 1e-6
+        charging = self.devices.contactor.commanded_closed
+        if changes and charging and now - self._last_duty_change < self.timing.pwm_min_interval_s:
             return
         self.devices.pilot.set_pwm(duty)
-        self._last_duty_change = now
+        if changes:
+            self._last_duty = duty
+            self._last_duty_change = now
 
     def _drive_lock(self, now: float) -> None:
         lock = self.devices.lock

@@ -40,13 +40,16 @@ def next_delay(attempt: int, minimum_s: float, maximum_s: float, rng: random.Ran
 
 async def keep_connected(config: Config, clock: Clock, serve: Callable[[Any], Awaitable[None]],
                          subprotocol: str = "ocpp1.6", rng: random.Random | None = None,
-                         on_state: Callable[[str], None] | None = None) -> None:
+                         on_state: Callable[[str], None] | None = None,
+                         ping_interval_s: Callable[[], float] | None = None) -> None:
+    """`ping_interval_s` is read at every connection, so a changed WebSocketPingInterval applies
+    from the next one on (0 turns pings off)."""
     rng = rng or random.Random()
     url = endpoint(config)
     headers = auth_headers(config)
-    ping = config.ocpp.ping_interval_s or None
     attempt = 0
     while True:
+        ping = (ping_interval_s() if ping_interval_s else config.ocpp.ping_interval_s) or None
         if on_state:
             on_state("connecting")
         try:

@@ -1,0 +1,271 @@
+"""The policy layer on the simulated board, with a manual clock and a fake CSMS link: cadence of
+meter values, clock-aligned data, ConnectionTimeOut, power-loss recovery, refusals on start."""
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from chargepoint.app import Controller, build_controller
+from chargepoint.config import load_config
+from chargepoint.link import AuthDecision, CsmsUnavailable
+from chargepoint.status import ConnectorStatus
+from chargepoint.transactions import LinkRef
+from drivers.sim.board import sim_board_of
+from hal.clock import ManualClock
+
+CONFIG = """\
+[chargepoint]
+id = "CP-TEST"
+vendor = "Borne"
+model = "Test"
+
+[ocpp]
+version = "1.6"
+csms_url = "ws://127.0.0.1:9/ocpp"
+
+[board]
+kind = "sim"
+
+[storage]
+path = "borne.db"
+
+[[evse]]
+id = 1
+max_current_a = 16
+phases = 3
+
+[[evse.connector]]
+id = 1
+
+[auth]
+whitelist = ["TECH-1"]
+
+[sim]
+control_socket = "sim.sock"
+"""
+
+
+class FakeLink:
+    def __init__(self, online: bool = True, decisions: dict[str, str] | None = None) -> None:
+        self.online = online
+        self.decisions = decisions or {}
+        self.statuses: list[tuple[int, ConnectorStatus]] = []
+        self.authorized: list[str] = []
+
+    async def authorize(self, id_tag: str) -> AuthDecision:
+        if not self.online:
+            raise CsmsUnavailable("offline")
+        self.authorized.append(id_tag)
+        return AuthDecision(self.decisions.get(id_tag, "Invalid"))
+
+    def status_changed(self, connector_id, status, error) -> None:
+        self.statuses.append((connector_id, status))
+
+    def outbox_changed(self) -> None:
+        pass
+
+    def connection_state(self) -> dict[str, object]:
+        return {"state": "fake"}
+
+
+class Rig:
+    def __init__(self, tmp: Path, link: FakeLink, start: datetime | None = None) -> None:
+        (tmp / "firmware.toml").write_text(CONFIG, encoding="utf-8")
+        self.clock = ManualClock(start or datetime(2026, 3, 1, 10, 0, 7, tzinfo=timezone.utc))
+        self.link = link
+        self.c: Controller = build_controller(load_config(tmp / "firmware.toml"), self.clock)
+        self.c.station._link = LinkRef(link)  # the fake stands in for the OCPP adapter
+        self.c.station.transactions._link = self.c.station._link
+        self.sim = sim_board_of(self.c.board)
+        self.tasks: list[asyncio.Task[object]] = []
+
+    async def start(self) -> None:
+        from chargepoint.control_loop import run_control_loop
+
+        s = self.c.station
+        await s.recover()
+        self.tasks = [asyncio.create_task(j) for j in (
+            run_control_loop(list(self.c.controllers.values()), self.clock, 0.01, s.post_events),
+            s.run_events(), s.run_ticks())]
+        await self.run(0.05)
+
+    async def run(self, seconds: float, step: float = 0.01) -> None:
+        """Advance the clock in steps, letting every woken task run in between."""
+        for _ in range(max(1, round(seconds / step))):
+            self.clock.advance(step)
+            for _ in range(5):
+                await asyncio.sleep(0)
+
+    async def stop(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    def outbox(self) -> list[tuple[str, dict]]:
+        rows = self.c.store._db.execute("SELECT kind, payload FROM outbox ORDER BY seq").fetchall()
+        import json
+        return [(r["kind"], json.loads(r["payload"])) for r in rows]
+
+    def status(self) -> ConnectorStatus:
+        return self.c.station.status_of(1)[0]
+
+    async def start_charging(self, tag: str = "TAG-1") -> None:
+        self.sim.plug(1, max_current_a=32, phases=3)
+        await self.run(0.1)
+        await self.tap(tag)
+        self.sim.set_ev_state(1, "C")
+        await self.run(0.1)
+
+    async def tap(self, tag: str) -> None:
+        """Present a badge as the reader does: in its own task, while time goes on."""
+        from hal.types import IdToken
+
+        task = asyncio.create_task(self.c.station.present_token(IdToken(tag)))
+        while not task.done():
+            await self.run(0.05)
+        task.result()
+
+
+@pytest.fixture
+async def rig(tmp_path: Path):
+    r = Rig(tmp_path, FakeLink(decisions={"TAG-1": "Accepted"}))
+    await r.start()
+    yield r
+    await r.stop()
+
+
+async def test_charging_session_writes_start_samples_and_stop_in_order(rig: Rig) -> None:
+    rig.c.settings.change("MeterValueSampleInterval", "60")
+    await rig.start_charging()
+    assert rig.status() is ConnectorStatus.CHARGING
+    await rig.run(600, step=0.5)
+    rig.sim.unplug(1)
+    await rig.run(0.5)
+    kinds = [k for k, _ in rig.outbox()]
+    assert kinds[0] == "start" and kinds[-1] == "stop"
+    meters = [p for k, p in rig.outbox() if k == "meter"]
+    # One sample per MeterValueSampleInterval, anchored to the start (600 s / 60 s).
+    assert len(meters) == 10
+    stop = rig.outbox()[-1][1]
+    assert stop["reason"] == "EVDisconnected"
+    # 16 A x 3 phases x 230 V for 600 s (the EVSE maximum caps the EV's 32 A).
+    assert stop["meter_stop_wh"] == pytest.approx(11040 * 600 / 3600, rel=0.01)
+    contexts = [s["context"] for d in stop["transaction_data"] for s in d["samples"]]
+    assert contexts == ["Transaction.Begin", "Transaction.End"]
+
+
+async def test_clock_aligned_values_fall_on_the_boundaries(rig: Rig) -> None:
+    rig.c.settings.change("MeterValueSampleInterval", "0")
+    rig.c.settings.change("ClockAlignedDataInterval", "900")
+    rig.c.settings.change("StopTxnAlignedData", "Energy.Active.Import.Register")
+    await rig.start_charging()  # started at 10:00:07 UTC
+    await rig.run(1800, step=1.0)
+    await rig.tap("TAG-1")
+    await rig.run(0.5)
+    meters = [p for k, p in rig.outbox() if k == "meter"]
+    assert [m["timestamp"] for m in meters] == ["2026-03-01T10:15:00.000Z", "2026-03-01T10:30:00.000Z"]
+    assert {s["context"] for m in meters for s in m["samples"]} == {"Sample.Clock"}
+    stop = rig.outbox()[-1][1]
+    assert stop["reason"] == "Local"
+    clock_rows = [d["timestamp"] for d in stop["transaction_data"]
+                  if d["samples"][0]["context"] == "Sample.Clock"]
+    assert clock_rows == ["2026-03-01T10:15:00.000Z", "2026-03-01T10:30:00.000Z"]
+
+
+async def test_authorisation_lapses_after_connection_timeout(rig: Rig) -> None:
+    rig.c.settings.change("ConnectionTimeOut", "30")
+    await rig.tap("TAG-1")
+    await rig.run(1.0)
+    assert rig.status() is ConnectorStatus.PREPARING
+    await rig.run(28, step=0.5)
+    assert rig.status() is ConnectorStatus.PREPARING
+    await rig.run(2, step=0.5)
+    assert rig.status() is ConnectorStatus.AVAILABLE
+    rig.sim.plug(1)
+    await rig.run(0.5)
+    assert [k for k, _ in rig.outbox()] == []
+
+
+async def test_refused_start_stops_the_transaction_as_deauthorized(rig: Rig) -> None:
+    await rig.start_charging()
+    local_id = rig.c.station.sessions[1].tx.local_id
+    rig.c.station.transaction_confirmed(local_id, AuthDecision("Blocked"))
+    await rig.run(0.5)
+    assert rig.outbox()[-1][1]["reason"] == "DeAuthorized"
+    assert not rig.c.controllers[1].snapshot().contactor_closed
+
+
+async def test_refused_start_without_stop_policy_only_stops_energy(rig: Rig) -> None:
+    rig.c.settings.change("StopTransactionOnInvalidId", "false")
+    await rig.start_charging()
+    local_id = rig.c.station.sessions[1].tx.local_id
+    rig.c.station.transaction_confirmed(local_id, AuthDecision("Invalid"))
+    await rig.run(0.5)
+    assert rig.c.station.sessions[1].tx is not None
+    assert not rig.c.controllers[1].snapshot().contactor_closed
+    assert rig.status() is ConnectorStatus.SUSPENDED_EVSE
+
+
+async def test_offline_whitelist_tag_charges_and_unknown_tag_does_not(tmp_path: Path) -> None:
+    r = Rig(tmp_path, FakeLink(online=False))
+    await r.start()
+    try:
+        r.sim.plug(1)
+        await r.run(0.1)
+        await r.tap("STRANGER")
+        await r.run(0.1)
+        assert r.c.station.sessions[1].tx is None
+        await r.tap("tech-1")  # id tags compare case-insensitively
+        await r.run(0.1)
+        assert r.c.station.sessions[1].tx is not None
+    finally:
+        await r.stop()
+
+
+async def test_power_loss_closes_open_transactions_with_last_reading(tmp_path: Path) -> None:
+    first = Rig(tmp_path, FakeLink(decisions={"TAG-1": "Accepted"}))
+    await first.start()
+    await first.start_charging()
+    await first.run(120, step=0.5)  # readings are persisted at least once a minute
+    persisted = first.c.store.open_transactions()[0].last_meter_wh
+    assert persisted > 0
+    await first.stop()  # the process dies: nothing is closed
+    first.c.store.close()
+
+    second = Rig(tmp_path, FakeLink())
+    await second.start()
+    try:
+        stop = second.outbox()[-1]
+        assert stop[0] == "stop"
+        assert stop[1]["reason"] == "PowerLoss"
+        # The new simulated meter starts from zero: lower than what was stored, so not plausible.
+        assert stop[1]["meter_stop_wh"] == pytest.approx(persisted)
+        assert second.c.store.open_transactions() == []
+        assert not second.c.controllers[1].snapshot().contactor_closed
+    finally:
+        await second.stop()
+
+
+async def test_inoperative_while_charging_is_scheduled_until_the_end(rig: Rig) -> None:
+    await rig.start_charging()
+    assert rig.c.station.change_availability(1, operative=False) == "Scheduled"
+    await rig.run(0.2)
+    assert rig.status() is ConnectorStatus.CHARGING
+    await rig.tap("TAG-1")
+    await rig.run(0.2)
+    assert rig.status() is ConnectorStatus.UNAVAILABLE
+    assert rig.c.store.load_availability() == {1: False}
+
+
+async def test_meter_loss_is_a_fault_until_readings_return(rig: Rig) -> None:
+    await rig.start_charging()
+    rig.sim.inject_fault(1, "meter-loss")
+    await rig.run(4, step=0.5)
+    assert rig.status() is ConnectorStatus.FAULTED
+    assert not rig.c.controllers[1].snapshot().contactor_closed
+    rig.sim.clear_fault(1, "meter-loss")
+    await rig.run(2, step=0.02)
+    assert rig.status() is ConnectorStatus.CHARGING
