@@ -10,6 +10,7 @@ from typing import Any
 
 import ocpp.messages
 
+from chargepoint.admin import serve_admin
 from chargepoint.auth import Authorizer
 from chargepoint.config import Config
 from chargepoint.control_loop import run_control_loop
@@ -93,6 +94,8 @@ async def run_controller(controller: Controller, stop: asyncio.Event | None = No
     ]
     if c.board.reader is not None:
         jobs.append(c.station.run_reader(c.board.reader.read))
+    if c.config.storage.admin_socket is not None:
+        jobs.append(serve_admin(c, c.config.storage.admin_socket))
     jobs.extend(service(c.station.status_report) for service in c.board.services)
     tasks = [asyncio.create_task(job) for job in jobs]
     waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(c._restart.wait())]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -82,6 +83,43 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return run_sim_command(args, Path(sim.control_socket))
 
 
+def _admin(args: argparse.Namespace, request: dict[str, object]) -> dict[str, object] | None:
+    from hal.jsonl_socket import Unreachable, request as send
+
+    config = _load(args.config)
+    path = config.storage.admin_socket  # type: ignore[attr-defined]
+    try:
+        answer = asyncio.run(send(path, request))
+    except (Unreachable, ValueError) as exc:
+        print(f"cannot reach the controller's admin socket: {exc}; is `chargepoint run` running "
+              f"with this configuration?", file=sys.stderr)
+        return None
+    if not answer.get("ok"):
+        print(f"error: {answer.get('error')}", file=sys.stderr)
+        return None
+    return answer
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from chargepoint.status_text import format_controller_status
+
+    answer = _admin(args, {"cmd": "status"})
+    if answer is None:
+        return 2
+    status = answer["status"]
+    print(json.dumps(status, indent=2, sort_keys=True) if args.json else format_controller_status(status))
+    return 0
+
+
+def cmd_fault_clear(args: argparse.Namespace) -> int:
+    answer = _admin(args, {"cmd": "fault-clear", "evse": args.evse})
+    if answer is None:
+        return 2
+    cleared = answer.get("cleared") or []
+    print(f"EVSE {args.evse}: cleared {', '.join(cleared) if cleared else 'no latched fault'}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from chargepoint.demo.session import run_demo
 
@@ -111,6 +149,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_sim_arguments(sim)
     sim.set_defaults(func=cmd_sim)
 
+    status = sub.add_parser("status", help="what a running controller is doing: EVSEs, CSMS link, queue")
+    status.add_argument("--config", default=DEFAULT_CONFIG, help="path of firmware.toml")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(func=cmd_status)
+
+    fault = sub.add_parser("fault", help="technician actions on faults")
+    fault_sub = fault.add_subparsers(dest="fault_command", required=True)
+    clear = fault_sub.add_parser("clear", help="clear the latched faults of an EVSE (logged)")
+    clear.add_argument("evse", type=int)
+    clear.add_argument("--config", default=DEFAULT_CONFIG, help="path of firmware.toml")
+    clear.set_defaults(func=cmd_fault_clear)
+
     demo = sub.add_parser("demo", help="play a whole charging session against a bundled CSMS")
     demo.add_argument("--time-scale", type=float, default=40.0, help="how much faster than real time")
     demo.add_argument("--minutes", type=float, default=4.0, help="simulated minutes of charging")
@@ -120,7 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:
+        # The reader of our output went away (`... | head`): not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ class BoardConfig:
 @dataclass(frozen=True)
 class StorageConfig:
     path: Path
+    admin_socket: Path | None = None  # local admin socket; defaults to admin.sock beside the database
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ OCPP_KEYS = (
     "reconnect_max_s",
 )
 BOARD_KEYS = ("kind", "control_period_ms")
-STORAGE_KEYS = ("path",)
+STORAGE_KEYS = ("path", "admin_socket")
 EVSE_KEYS = ("id", "max_current_a", "phases", "nominal_voltage_v", "connector")
 CONNECTOR_KEYS = ("id", "type")
 AUTH_KEYS = ("whitelist",)
@@ -77,6 +77,10 @@ _RECONNECT_MAX_FIX = "a number of seconds, at least reconnect_min_s (default 1)"
 _PASSWORD_FILE_FIX = f"the path of a file holding the Basic-auth password; {_PATH_NOTE}"
 _CONTROL_PERIOD_FIX = "an integer from 1 to 100 (milliseconds)"
 _STORAGE_PATH_FIX = f'the path of the database file, e.g. "run/borne.db"; {_PATH_NOTE}'
+_ADMIN_SOCKET_FIX = (
+    "the path of the controller's local admin socket (used by `chargepoint status`), "
+    f'e.g. "run/admin.sock"; default: admin.sock beside the database; {_PATH_NOTE}'
+)
 _VOLTAGE_FIX = "a number from 100 to 480 (volts)"
 _CONNECTOR_TYPE_FIX = '"Type2Socket" (socket, locked while charging) or "Type2Cable" (tethered cable)'
 _SIM_TABLE_FIX = 'a [sim] table with control_socket = "run/sim.sock" (needed when board.kind = "sim")'
@@ -215,7 +219,11 @@ def _board(root: Section) -> BoardConfig:
 
 def _storage(root: Section) -> StorageConfig:
     s = root.table("storage", STORAGE_KEYS, required=True, fix='a [storage] table with path = "run/borne.db"')
-    return _build(StorageConfig, path=s.path("path", fix=_STORAGE_PATH_FIX))
+    path = s.path("path", fix=_STORAGE_PATH_FIX)
+    admin = s.path("admin_socket", fix=_ADMIN_SOCKET_FIX, default=None)
+    if admin is None and path is not None:
+        admin = path.parent / "admin.sock"
+    return _build(StorageConfig, path=path, admin_socket=admin)
 
 
 def _evses(root: Section) -> tuple[EvseConfig, ...]:

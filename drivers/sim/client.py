@@ -10,48 +10,23 @@ from pathlib import Path
 from typing import Any
 
 from drivers.sim.ev import CABLE_AMPACITIES_A
+from hal.jsonl_socket import Unreachable
+from hal.jsonl_socket import request as jsonl_request
 
 FAULT_KINDS = ("rcm", "diode", "weld", "meter-loss", "pp", "state-e")
-MAX_ANSWER_BYTES = 16 * 1024 * 1024
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_UNREACHABLE = 2
 
 
-class SimUnreachable(ConnectionError):
-    """The control socket could not be reached or did not answer."""
+SimUnreachable = Unreachable
 
 
 async def sim_request(socket_path: Path | str, request: dict[str, Any], timeout_s: float = 5.0) -> dict[str, Any]:
     """Send one request, return the decoded answer. Raises SimUnreachable when nobody answers,
     ValueError when the answer is not a JSON object."""
-
-    async def exchange() -> bytes:
-        try:
-            reader, writer = await asyncio.open_unix_connection(str(socket_path), limit=MAX_ANSWER_BYTES)
-        except OSError as exc:
-            raise SimUnreachable(f"{socket_path}: {exc.strerror or exc}") from exc
-        try:
-            writer.write(json.dumps(request).encode() + b"\n")
-            await writer.drain()
-            line = await reader.readline()
-        except OSError as exc:
-            raise SimUnreachable(f"{socket_path}: {exc.strerror or exc}") from exc
-        finally:
-            writer.close()
-        if not line:
-            raise SimUnreachable(f"{socket_path}: the simulator closed the connection without answering")
-        return line
-
-    try:
-        line = await asyncio.wait_for(exchange(), timeout_s)
-    except asyncio.TimeoutError:
-        raise SimUnreachable(f"{socket_path}: no answer within {timeout_s:g} s") from None
-    answer = json.loads(line)
-    if not isinstance(answer, dict):
-        raise ValueError(f"unexpected answer from the simulator: {line[:200]!r}")
-    return answer
+    return await jsonl_request(socket_path, request, timeout_s)
 
 
 def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
