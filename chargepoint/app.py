@@ -68,7 +68,8 @@ def build_controller(config: Config, clock: Clock) -> Controller:
         for e in config.evses
     }
     link = V16Link(config, settings, store, clock)
-    authorizer = Authorizer(config.auth.whitelist, settings, store, clock)
+    authorizer = Authorizer(config.auth.whitelist, settings, store, clock,
+                            whitelist_always=config.auth.whitelist_always)
     holder: dict[str, Controller] = {}
     station = Station(controllers, {i: d.meter for i, d in board.evses.items()}, clock, store, settings,
                       authorizer, LinkRef(link), lambda reason: holder["c"].request_restart(reason))

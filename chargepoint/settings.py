@@ -20,6 +20,7 @@ MEASURANDS = (
 )
 PHASED_MEASURANDS = ("Current.Import", "Voltage")
 CSL_MAX_ITEMS = 10
+LOCAL_LIST_MAX_ENTRIES = 20000
 
 
 class Kind(Enum):
@@ -108,10 +109,14 @@ def core_keys(number_of_connectors: int, heartbeat_interval_s: int, ping_interva
         _int("StopTxnAlignedDataMaxLength", CSL_MAX_ITEMS, writable=False),
         _csl("StopTxnSampledData", "Energy.Active.Import.Register"),
         _int("StopTxnSampledDataMaxLength", CSL_MAX_ITEMS, writable=False),
-        KeySpec("SupportedFeatureProfiles", Kind.CSL, "Core", writable=False),
+        KeySpec("SupportedFeatureProfiles", Kind.CSL, "Core,LocalAuthListManagement", writable=False),
         _int("TransactionMessageAttempts", 3, minimum=1, maximum=10),
         _int("TransactionMessageRetryInterval", 60, minimum=1, maximum=3600),
         _bool("UnlockConnectorOnEVSideDisconnect", True),
+        # Local Auth List Management profile
+        _bool("LocalAuthListEnabled", True),
+        _int("LocalAuthListMaxLength", LOCAL_LIST_MAX_ENTRIES, writable=False),
+        _int("SendLocalListMaxLength", LOCAL_LIST_MAX_ENTRIES, writable=False),
         _int("WebSocketPingInterval", ping_interval_s, maximum=3600),
     ]
 

@@ -79,6 +79,7 @@ class Station:
         self._aligned_slot: int | None = None
         # Read-only listeners of controller events (timelines, displays); must not block.
         self.observers: list[Callable[[list[EvseEvent]], None]] = []
+        authorizer.on_conflict = self._local_list_conflict
         for evse_id, available in store.load_availability().items():
             if evse_id in evses:
                 evses[evse_id].set_available(available)
@@ -362,6 +363,13 @@ class Station:
         if cp0 is not self._reported_cp0:
             self._reported_cp0 = cp0
             link.status_changed(0, cp0, None)
+
+    def _local_list_conflict(self, id_tag: str) -> None:
+        """OCPP 1.6 §3.5.2: a CSMS answer that contradicts the local list is reported on connector 0."""
+        cp0 = self._reported_cp0 or ConnectorStatus.AVAILABLE
+        self._link.get().status_changed(
+            0, cp0, StatusError(code="LocalListConflict", info="CSMS and local list disagree", vendor_code="")
+        )
 
     def resend_status(self) -> None:
         """After (re)connection only the current status of each connector is sent, not history."""

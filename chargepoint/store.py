@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -49,6 +49,15 @@ _MIGRATIONS: dict[int, str] = {
         expiry TEXT,
         parent_id_tag TEXT,
         updated_seq INTEGER NOT NULL
+    );
+    """,
+    2: """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE local_list (
+        id_tag TEXT PRIMARY KEY COLLATE NOCASE,
+        status TEXT NOT NULL,
+        expiry TEXT,
+        parent_id_tag TEXT
     );
     """,
 }
@@ -276,10 +285,49 @@ class Store:
 
     def cache_get(self, id_tag: str) -> CachedAuth | None:
         row = self._db.execute(
-            "SELECT id_tag, status, expiry, parent_id_tag FROM auth_cache WHERE id_tag = ?", (id_tag,)
+            "SELECT id_tag, status, expiry, parent_id_tag FROM auth_cache WHERE id_tag = ? COLLATE NOCASE",
+            (id_tag,),
         ).fetchone()
         return CachedAuth(**dict(row)) if row else None
 
     def cache_clear(self) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM auth_cache")
+
+    # ---- local authorisation list ------------------------------------------------------------
+
+    def local_list_version(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'local_list_version'").fetchone()
+        return int(row["value"]) if row else 0
+
+    def local_list_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM local_list").fetchone()[0])
+
+    def local_list_get(self, id_tag: str) -> CachedAuth | None:
+        row = self._db.execute(
+            "SELECT id_tag, status, expiry, parent_id_tag FROM local_list WHERE id_tag = ?", (id_tag,)
+        ).fetchone()
+        return CachedAuth(**dict(row)) if row else None
+
+    def local_list_update(self, version: int, full: bool, upserts: list[CachedAuth], deletes: list[str],
+                          max_entries: int) -> bool:
+        """Apply an update atomically; False (and nothing changed) when the result would exceed
+        `max_entries`."""
+        with self._tx() as db:
+            if full:
+                db.execute("DELETE FROM local_list")
+            for tag in deletes:
+                db.execute("DELETE FROM local_list WHERE id_tag = ?", (tag,))
+            db.executemany(
+                "INSERT OR REPLACE INTO local_list(id_tag, status, expiry, parent_id_tag) VALUES (?, ?, ?, ?)",
+                [(e.id_tag, e.status, e.expiry, e.parent_id_tag) for e in upserts],
+            )
+            count = db.execute("SELECT COUNT(*) FROM local_list").fetchone()[0]
+            if count > max_entries:
+                raise _TooLarge()
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('local_list_version', ?)", (str(version),))
+        return True
+
+
+class _TooLarge(Exception):
+    """Raised inside a store transaction to roll back an update that would overflow the list."""

@@ -59,6 +59,7 @@ class EvseConfig:
 @dataclass(frozen=True)
 class AuthConfig:
     whitelist: tuple[str, ...] = ()
+    whitelist_always: bool = False  # True: whitelisted tags never ask the CSMS
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ BOARD_KEYS = ("kind", "control_period_ms")
 STORAGE_KEYS = ("path", "admin_socket")
 EVSE_KEYS = ("id", "max_current_a", "phases", "nominal_voltage_v", "connector")
 CONNECTOR_KEYS = ("id", "type")
-AUTH_KEYS = ("whitelist",)
+AUTH_KEYS = ("whitelist", "whitelist_always")
 SIM_KEYS = ("control_socket",)
 LOGGING_KEYS = ("level",)
 
@@ -85,6 +85,9 @@ _VOLTAGE_FIX = "a number from 100 to 480 (volts)"
 _CONNECTOR_TYPE_FIX = '"Type2Socket" (socket, locked while charging) or "Type2Cable" (tethered cable)'
 _SIM_TABLE_FIX = 'a [sim] table with control_socket = "run/sim.sock" (needed when board.kind = "sim")'
 _SOCKET_FIX = f'the path of the simulator\'s Unix control socket, e.g. "run/sim.sock"; {_PATH_NOTE}'
+_WHITELIST_ALWAYS_FIX = (
+    "true (whitelisted tags charge without asking the CSMS) or false (only when the CSMS cannot be asked)"
+)
 _WHITELIST_FIX = "an array of idTags, each 1 to 20 characters (OCPP 1.6 idTag is CiString20), each listed once"
 
 
@@ -295,7 +298,8 @@ def _auth(root: Section) -> AuthConfig:
         else:
             first_seen[tag.casefold()] = index
             tags.append(tag)
-    return AuthConfig(whitelist=tuple(tags))
+    always = s.boolean("whitelist_always", default=False, fix=_WHITELIST_ALWAYS_FIX)
+    return AuthConfig(whitelist=tuple(tags), whitelist_always=bool(always))
 
 
 def _sim(root: Section, board_kind: str | None) -> SimConfig | None:

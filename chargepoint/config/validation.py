@@ -160,6 +160,15 @@ class Section:
             return None
         return candidate
 
+    def boolean(self, key: str, *, fix: str, default: Any = REQUIRED) -> bool | None:
+        found, value = self._get(key, default, fix)
+        if not found:
+            return value
+        if not isinstance(value, bool):
+            self._wrong_type(key, "true or false", value, fix)
+            return None
+        return value
+
     def integer(
         self, key: str, *, fix: str, default: Any = REQUIRED, low: int | None = None, high: int | None = None
     ) -> int | None:

@@ -87,6 +87,8 @@ class EvseController:
         self._mismatch_since: float | None = None
         self._state_f_since: float | None = None
         self._c1_since: float | None = None
+        self._cp_confirmed = True  # the debounced CP state was seen from the EV (not held over F)
+        self._cp_seen_since: float | None = None
         self._last_duty_change = float("-inf")
         self._last_duty: float | None = None  # the last PWM duty emitted (kept while paused)
         self._reported_faults: frozenset[FaultKind] = frozenset()
@@ -149,13 +151,26 @@ class EvseController:
         # While the EVSE drives -12 V it reads its own signal back, not the EV: hold the last
         # state the EV showed until the pilot is released.
         own_signal = d.pilot.output.mode is PilotMode.STATE_F and reading.state is CpState.F
-        if not own_signal and self._cp.update(reading.state, now):
+        if own_signal:
+            # The held state is from before F: it must be seen again before the contactor closes,
+            # and a change that was pending when F began must be seen again from the start.
+            self._cp_confirmed, self._cp_seen_since = False, None
+            self._cp = Debounced(self._cp.value, self.timing.cp_debounce_s)
+        elif self._cp.update(reading.state, now):
             current = self._cp.value
             if current in (CpState.A,):
                 self._plugged = False
             elif current.plugged:
                 self._plugged = True
             events.append(CpChanged(self.evse_id, previous, current))
+            self._cp_confirmed = True  # a new state, seen for the debounce time
+        elif not self._cp_confirmed:
+            if reading.state is not self._cp.value:
+                self._cp_seen_since = None
+            elif self._cp_seen_since is None:
+                self._cp_seen_since = now
+            elif now - self._cp_seen_since >= self.timing.cp_debounce_s:
+                self._cp_confirmed = True
 
         cp = self._cp.value
         pwm_on = d.pilot.output.pwm_on
@@ -173,8 +188,9 @@ class EvseController:
 
         if d.proximity is not None and not self.tethered:
             pp = d.proximity.read()
-            # No cable coded on PP is normal with nothing plugged: only count it once a plug is
-            # seen, so the debounce also covers the instant of plugging in.
+            # An out-of-range reading is an error whenever it is seen (so a bad cable is known
+            # the moment it is plugged in); no cable coded on PP is one only once a plug is
+            # seen, otherwise every plug-in would pass through a PP fault.
             self._pp_error.update(pp.error or (self._plugged and pp.ampacity_a is None), now)
             self._toggle(FaultKind.PP, self._plugged and cp is not CpState.A and self._pp_error.value)
             self._pp_limit_a = float(pp.ampacity_a) if (self._plugged and pp.ampacity_a) else None
@@ -215,8 +231,10 @@ class EvseController:
                 d.pilot.set_state_f()
             held = now - self._state_f_since >= self.timing.state_f_min_s
             if faults & LATCHING_FAULTS:
-                # Latched faults stay in F, also when they arrive during a condition fault.
+                # Latched faults stay in F, also when they arrive during a condition fault (F then
+                # starts again, with its minimum time).
                 if d.pilot.output.mode is not PilotMode.STATE_F:
+                    self._state_f_since = now
                     d.pilot.set_state_f()
             elif held and d.pilot.output.mode is PilotMode.STATE_F:
                 # Condition faults: back to +12 V so the pilot can be observed again.
@@ -240,7 +258,7 @@ class EvseController:
             d.pilot.set_constant_high()
 
         energy_state = cp is CpState.C or (cp is CpState.D and self.ventilation_available)
-        may_close = energy_state and supply_allowed and d.pilot.output.pwm_on
+        may_close = energy_state and supply_allowed and d.pilot.output.pwm_on and self._cp_confirmed
         if may_close:
             self._c1_since = None
             if not d.contactor.commanded_closed:

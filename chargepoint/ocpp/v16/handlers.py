@@ -9,6 +9,7 @@ from ocpp.routing import after, on
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
 
+from chargepoint.local_list import entries_from_ocpp
 from chargepoint.settings import ChangeResult
 
 if TYPE_CHECKING:
@@ -80,6 +81,18 @@ class CsmsOperations:
     def on_clear_cache(self, **_: Any) -> call_result.ClearCache:
         ok = self.link.station.clear_cache()
         return call_result.ClearCache(status="Accepted" if ok else "Rejected")
+
+    @on(Action.get_local_list_version)
+    def on_get_local_list_version(self, **_: Any) -> call_result.GetLocalListVersion:
+        return call_result.GetLocalListVersion(list_version=self.link.station.authorizer.local_list.version())
+
+    @on(Action.send_local_list)
+    def on_send_local_list(self, list_version: int, update_type: str,
+                           local_authorization_list: list[dict[str, Any]] | None = None,
+                           **_: Any) -> call_result.SendLocalList:
+        entries = entries_from_ocpp(local_authorization_list)
+        status = self.link.station.authorizer.local_list.update(list_version, update_type == "Full", entries)
+        return call_result.SendLocalList(status=status)
 
     @on(Action.data_transfer)
     def on_data_transfer(self, vendor_id: str, **_: Any) -> call_result.DataTransfer:

@@ -192,7 +192,7 @@ class V16Link:
                 connector_id=connector_id, status=status.value,
                 error_code=error.code if error else "NoError",
                 info=error.info[:50] if error else None,
-                vendor_error_code=error.vendor_code[:50] if error else None,
+                vendor_error_code=(error.vendor_code[:50] or None) if error else None,
                 timestamp=at,
             )
             try:
