@@ -120,6 +120,24 @@ def cmd_fault_clear(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_storage_recover(args: argparse.Namespace) -> int:
+    from chargepoint.store_recovery import recover
+
+    config = _load(args.config)
+    path = Path(config.storage.path)  # type: ignore[attr-defined]
+    if not path.exists():
+        print(f"{path}: no database to recover", file=sys.stderr)
+        return 1
+    report = recover(path)
+    print(f"moved the damaged database to {report.damaged_copy}")
+    for table, count in report.rows.items():
+        print(f"  {table}: {count} row(s) kept" + (f" ({report.lost[table]})" if table in report.lost else ""))
+    if "*" in report.lost:
+        print(f"  nothing could be read: {report.lost['*']}")
+    print(f"a new database is at {path}; start the controller again")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from chargepoint.demo.session import run_demo
 
@@ -160,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     clear.add_argument("evse", type=int)
     clear.add_argument("--config", default=DEFAULT_CONFIG, help="path of firmware.toml")
     clear.set_defaults(func=cmd_fault_clear)
+
+    storage = sub.add_parser("storage", help="the local database")
+    storage_sub = storage.add_subparsers(dest="storage_command", required=True)
+    rec = storage_sub.add_parser("recover", help="move a damaged database aside and keep what can be read")
+    rec.add_argument("--config", default=DEFAULT_CONFIG, help="path of firmware.toml")
+    rec.set_defaults(func=cmd_storage_recover)
 
     demo = sub.add_parser("demo", help="play a whole charging session against a bundled CSMS")
     demo.add_argument("--time-scale", type=float, default=40.0, help="how much faster than real time")

@@ -95,6 +95,7 @@ def core_keys(number_of_connectors: int, heartbeat_interval_s: int, ping_interva
         _bool("LocalAuthorizeOffline", True),
         _bool("LocalPreAuthorize", False),
         _csl("MeterValuesAlignedData", "Energy.Active.Import.Register"),
+        _int("MaxEnergyOnInvalidId", 0, maximum=10**9),
         _int("MeterValuesAlignedDataMaxLength", CSL_MAX_ITEMS, writable=False),
         _csl("MeterValuesSampledData", "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage"),
         _int("MeterValuesSampledDataMaxLength", CSL_MAX_ITEMS, writable=False),

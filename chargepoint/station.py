@@ -257,11 +257,20 @@ class Station:
             self.authorizer.remember(s.tx.id_tag, decision)
             if decision.accepted:
                 return
-            if self.settings.get_bool("StopTransactionOnInvalidId"):
-                self._spawn(self._locked_stop(evse_id, "DeAuthorized"))
+            allowance = self.settings.get_int("MaxEnergyOnInvalidId")
+            if allowance > 0:
+                # MaxEnergyOnInvalidId: the driver may still get this much from the start.
+                s.tx.invalid_energy_cap_wh = s.tx.meter_start_wh + allowance
             else:
-                self.evses[evse_id].deauthorise()
+                self._apply_invalid(evse_id)
             return
+
+    def _apply_invalid(self, evse_id: int) -> None:
+        """StopTransactionOnInvalidId: stop (DeAuthorized), or only stop the energy."""
+        if self.settings.get_bool("StopTransactionOnInvalidId"):
+            self._spawn(self._locked_stop(evse_id, "DeAuthorized"))
+        else:
+            self.evses[evse_id].deauthorise()
 
     async def _locked_stop(self, evse_id: int, reason: str, id_tag: str | None = None) -> None:
         async with self._lock:
@@ -280,6 +289,10 @@ class Station:
                     s.pending = None
                 if s.tx is not None and s.meter is not None:
                     self._sample(s.tx, s, now)
+                    cap = s.tx.invalid_energy_cap_wh
+                    if cap is not None and s.meter.energy_import_wh >= cap:
+                        s.tx.invalid_energy_cap_wh = None
+                        self._apply_invalid(evse_id)
         async with self._lock:
             self._clock_aligned()
             self.publish_status()

@@ -52,6 +52,7 @@ _MIGRATIONS: dict[int, str] = {
     );
     """,
     2: """
+    CREATE INDEX outbox_kind ON outbox(kind, seq);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE local_list (
         id_tag TEXT PRIMARY KEY COLLATE NOCASE,
@@ -63,6 +64,9 @@ _MIGRATIONS: dict[int, str] = {
 }
 
 AUTH_CACHE_MAX_ENTRIES = 1000
+# A month offline at one sample a minute on two EVSEs fits; beyond, the oldest periodic samples
+# go first. Start and Stop messages are never dropped.
+MAX_QUEUED_METER_VALUES = 100_000
 
 
 class StoreError(Exception):
@@ -114,12 +118,15 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
+            check = self._db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"integrity check failed: {check}")
             self._migrate()
         except (sqlite3.DatabaseError, OSError) as exc:
             raise StoreError(
                 f"cannot open the database {self.path}: {exc}. Check the path in [storage] path "
-                f"and its permissions; if the file is damaged, move it aside and restart (a new "
-                f"database is created)."
+                f"and its permissions; if the file is damaged, run `chargepoint storage recover` "
+                f"(it moves the file aside and keeps every row that can still be read)."
             ) from exc
 
     def close(self) -> None:
@@ -191,6 +198,13 @@ class Store:
             )
             if payload is not None:
                 self._enqueue(db, "meter", local_id, payload, at)
+                excess = db.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'meter'").fetchone()[0] \
+                    - MAX_QUEUED_METER_VALUES
+                if excess > 0:
+                    db.execute(
+                        "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE kind = 'meter'"
+                        " ORDER BY seq LIMIT ?)", (excess,),
+                    )
 
     def end_transaction(self, local_id: int, meter_stop_wh: float, stopped_at: str, reason: str,
                         payload: dict[str, Any]) -> None:

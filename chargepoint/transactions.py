@@ -21,6 +21,8 @@ class ActiveTransaction:
     last_sample_mono: float
     # Clock-aligned readings for StopTxnAlignedData (bounded: one day of 15-minute slots).
     aligned: list[dict[str, object]] = field(default_factory=list)
+    # Set when the CSMS refused the tag after the start: energy allowed up to this register value.
+    invalid_energy_cap_wh: float | None = None
 
 
 class Transactions:

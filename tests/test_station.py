@@ -269,3 +269,17 @@ async def test_meter_loss_is_a_fault_until_readings_return(rig: Rig) -> None:
     rig.sim.clear_fault(1, "meter-loss")
     await rig.run(2, step=0.02)
     assert rig.status() is ConnectorStatus.CHARGING
+
+
+async def test_max_energy_on_invalid_id_allows_that_much_then_stops(rig: Rig) -> None:
+    rig.c.settings.change("MaxEnergyOnInvalidId", "500")
+    await rig.start_charging()
+    local_id = rig.c.station.sessions[1].tx.local_id
+    rig.c.station.transaction_confirmed(local_id, AuthDecision("Invalid"))
+    await rig.run(60, step=0.5)  # 11.04 kW: 184 Wh after a minute
+    assert rig.c.station.sessions[1].tx is not None
+    assert rig.c.controllers[1].snapshot().contactor_closed
+    await rig.run(180, step=0.5)  # past 500 Wh after ~163 s
+    stop = rig.outbox()[-1][1]
+    assert stop["reason"] == "DeAuthorized"
+    assert 500 <= stop["meter_stop_wh"] - stop["transaction_data"][0]["samples"][0]["value"] < 520
