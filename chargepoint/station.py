@@ -249,12 +249,13 @@ class Station:
             data.append({"timestamp": now, "samples": end_samples})
         return data
 
-    def transaction_confirmed(self, local_id: int, decision: AuthDecision) -> None:
-        """The CSMS answered a StartTransaction: cache the answer and act on a refusal."""
+    def transaction_confirmed(self, local_id: int, id_tag: str, decision: AuthDecision) -> None:
+        """The CSMS answered a StartTransaction (perhaps long after, on replay): cache the answer
+        and act on a refusal if the transaction still runs."""
+        self.authorizer.remember(id_tag, decision)
         for evse_id, s in self.sessions.items():
             if s.tx is None or s.tx.local_id != local_id:
                 continue
-            self.authorizer.remember(s.tx.id_tag, decision)
             if decision.accepted:
                 return
             allowance = self.settings.get_int("MaxEnergyOnInvalidId")

@@ -420,6 +420,49 @@ def test_latched_fault_during_a_condition_fault_goes_back_to_state_f(rig: Rig) -
     assert rig.pilot.mode is PilotMode.STATE_F and not rig.closed
 
 
+def test_after_state_f_the_ev_is_seen_again_before_closing(rig: Rig) -> None:
+    """During F the controller reads its own -12 V, not the EV: after F it must see the EV (and
+    run the diode check under PWM) again before closing, not trust the state from before F."""
+    rig.charging()
+    inject(rig, FaultKind.RCM)
+    rig.run(0.4)
+    inject(rig, FaultKind.DIODE)  # invisible while the pilot is at -12 V
+    clear(rig, FaultKind.RCM)
+    rig.ctl.clear_latched_faults()
+    for _ in range(50):
+        rig.step()
+        assert not rig.closed, f"closed {rig.now:.2f} s with a diode fault nobody checked"
+    assert FaultKind.DIODE in rig.ctl.faults
+
+
+def test_a_change_pending_when_f_began_is_not_taken_as_seen(rig: Rig) -> None:
+    rig.plugged_in()
+    rig.ctl.authorise()
+    rig.step()
+    rig.sim.set_ev_state(1, "C")
+    rig.step()  # C seen once, not yet debounced
+    rig.ctl.set_external_fault(FaultKind.METER_LOSS, True)
+    rig.step()
+    assert rig.pilot.mode is PilotMode.STATE_F
+    rig.run(0.1)
+    rig.ctl.set_external_fault(FaultKind.METER_LOSS, False)
+    inject(rig, FaultKind.DIODE)
+    rig.run(0.5)
+    assert not any(closed for _, closed, _, _ in rig.history)
+    assert FaultKind.DIODE in rig.ctl.faults
+
+
+def test_after_state_f_closes_once_c_is_seen_again(rig: Rig) -> None:
+    rig.charging()
+    inject(rig, FaultKind.RCM)
+    rig.run(0.4)
+    clear(rig, FaultKind.RCM)
+    rig.ctl.clear_latched_faults()
+    rig.step()
+    assert rig.pilot.pwm_on and not rig.closed  # not on the state seen before F
+    rig.until(lambda: rig.closed, within=BUDGET_S)
+
+
 def test_rcm_clear_while_still_tripped_relatches(rig: Rig) -> None:
     rig.charging()
     inject(rig, FaultKind.RCM)
@@ -595,25 +638,47 @@ def test_duty_changes_not_rate_limited_when_not_charging(rig: Rig) -> None:
 
 def test_pause_and_resume_does_not_bypass_the_rate_limit(rig: Rig) -> None:
     """Dropping below 6 A for one step and back must not count as a free duty change while the
-    contactor is still closed (C1 grace)."""
+    contactor is still closed (C1 grace): the new duty waits for the 5 s or for the contactor to
+    open first."""
     rig.charging()
     rig.run(6.0)
     rig.ctl.set_limit_a(20)
     rig.step()
     change_at = rig.now
-    assert rig.pilot.duty_percent == pytest.approx(duty_for_current(20))
+    old_duty, new_duty = duty_for_current(20), duty_for_current(10)
+    assert rig.pilot.duty_percent == pytest.approx(old_duty)
     rig.run(1.0)
     rig.ctl.set_limit_a(0)
     rig.step()
-    assert rig.pilot.mode is PilotMode.CONSTANT_HIGH
+    assert rig.pilot.mode is PilotMode.CONSTANT_HIGH and rig.closed  # paused, still in C1 grace
     rig.ctl.set_limit_a(10)
+    stayed_closed = True
     while rig.now < change_at + 5.0 - 0.01:
         rig.step()
-        if rig.closed and rig.pilot.pwm_on:
-            assert rig.pilot.duty_percent == pytest.approx(duty_for_current(20)), (
-                f"duty changed {rig.now - change_at:.2f} s after the last change with the contactor closed")
+        stayed_closed = stayed_closed and rig.closed
+        if stayed_closed and rig.pilot.pwm_on:
+            assert rig.pilot.duty_percent == pytest.approx(old_duty), (
+                f"duty changed {rig.now - change_at:.2f} s after the last one, contactor closed throughout")
     rig.run(0.2)
-    assert rig.closed and rig.pilot.duty_percent == pytest.approx(duty_for_current(10))
+    assert rig.closed and rig.pilot.duty_percent == pytest.approx(new_duty)
+
+
+def test_pause_and_resume_at_the_same_duty_keeps_charging() -> None:
+    pilot = FakePilot()
+    rig = Rig(pilot=pilot)
+    pilot.ev_state = CpState.B
+    rig.run(0.05)
+    rig.ctl.authorise()
+    pilot.ev_state = CpState.C
+    rig.until(lambda: rig.closed, within=BUDGET_S)
+    rig.run(1.0)
+    rig.ctl.set_available(False)
+    rig.step()
+    assert not rig.pilot.pwm_on
+    rig.ctl.set_available(True)
+    rig.step()
+    assert rig.pilot == PilotOutput(PilotMode.PWM, pytest.approx(duty_for_current(32)))
+    assert all(closed for _, closed, _, _ in rig.history[-3:])
 
 
 # --- withdrawing supply while the EV stays in C (C2 -> C1) -----------------------------------

@@ -192,7 +192,7 @@ async def test_authorisation_lapses_after_connection_timeout(rig: Rig) -> None:
 async def test_refused_start_stops_the_transaction_as_deauthorized(rig: Rig) -> None:
     await rig.start_charging()
     local_id = rig.c.station.sessions[1].tx.local_id
-    rig.c.station.transaction_confirmed(local_id, AuthDecision("Blocked"))
+    rig.c.station.transaction_confirmed(local_id, "TAG-1", AuthDecision("Blocked"))
     await rig.run(0.5)
     assert rig.outbox()[-1][1]["reason"] == "DeAuthorized"
     assert not rig.c.controllers[1].snapshot().contactor_closed
@@ -202,7 +202,7 @@ async def test_refused_start_without_stop_policy_only_stops_energy(rig: Rig) -> 
     rig.c.settings.change("StopTransactionOnInvalidId", "false")
     await rig.start_charging()
     local_id = rig.c.station.sessions[1].tx.local_id
-    rig.c.station.transaction_confirmed(local_id, AuthDecision("Invalid"))
+    rig.c.station.transaction_confirmed(local_id, "TAG-1", AuthDecision("Invalid"))
     await rig.run(0.5)
     assert rig.c.station.sessions[1].tx is not None
     assert not rig.c.controllers[1].snapshot().contactor_closed
@@ -275,7 +275,7 @@ async def test_max_energy_on_invalid_id_allows_that_much_then_stops(rig: Rig) ->
     rig.c.settings.change("MaxEnergyOnInvalidId", "500")
     await rig.start_charging()
     local_id = rig.c.station.sessions[1].tx.local_id
-    rig.c.station.transaction_confirmed(local_id, AuthDecision("Invalid"))
+    rig.c.station.transaction_confirmed(local_id, "TAG-1", AuthDecision("Invalid"))
     await rig.run(60, step=0.5)  # 11.04 kW: 184 Wh after a minute
     assert rig.c.station.sessions[1].tx is not None
     assert rig.c.controllers[1].snapshot().contactor_closed

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,6 +19,11 @@ if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
 from csms import TestCsms, assert_utc_z  # noqa: E402
+
+# The environment may forbid bytecode caching; every test starts several Python processes, so
+# give them a cache outside the source tree.
+SUBPROCESS_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+SUBPROCESS_ENV.setdefault("PYTHONPYCACHEPREFIX", os.path.join(tempfile.gettempdir(), "borne-e2e-pycache"))
 
 TIME_SCALE = 10.0
 CP_ID = "E2E-CP-1"
@@ -131,7 +138,7 @@ class ChargePointProcess:
             sys.executable, "-m", "chargepoint", "run", "--config", str(self.config_path),
             "--time-scale", str(TIME_SCALE),
             stdin=asyncio.subprocess.DEVNULL, stdout=self._log_file, stderr=asyncio.subprocess.STDOUT,
-            cwd=str(self.config_path.parent),
+            cwd=str(self.config_path.parent), env=SUBPROCESS_ENV,
         )
 
     @property
@@ -179,6 +186,7 @@ class E2E:
             sys.executable, "-m", "chargepoint", "sim", "--config", str(self.config_path),
             *(str(a) for a in args),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env=SUBPROCESS_ENV,
         )
         try:
             out, err = await asyncio.wait_for(proc.communicate(), timeout)
@@ -208,7 +216,7 @@ class E2E:
         async def check() -> dict[str, Any] | None:
             e = await self.evse(evse_id)
             return e if predicate(e) else None
-        return await eventually(check, timeout, interval=0.1, what=what)
+        return await eventually(check, timeout, interval=0.2, what=what)
 
     async def wait_status(self, connector: int, status: str, since: int = 0, timeout: float = WAIT) -> dict[str, Any]:
         """The first StatusNotification for `connector` with `status` from position `since`."""

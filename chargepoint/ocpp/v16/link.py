@@ -217,7 +217,8 @@ class V16Link:
                 continue
             if item.kind == "start":
                 self.store.outbox_ack(item.seq, csms_id=int(result.transaction_id))
-                self.station.transaction_confirmed(item.local_tx, decision_from(result.id_tag_info))
+                self.station.transaction_confirmed(item.local_tx, item.payload["id_tag"],
+                                                   decision_from(result.id_tag_info))
             else:
                 self.store.outbox_ack(item.seq)
                 if item.kind == "stop" and result.id_tag_info:
