@@ -402,3 +402,29 @@ def test_double_plug_and_bad_state_refused(sim: SimBoard) -> None:
         sim.plug(1)
     with pytest.raises(SimCommandError, match="B, C, D"):
         sim.set_ev_state(1, "A")
+
+
+async def test_meter_register_survives_a_new_board_like_a_real_meter(tmp_path) -> None:
+    """build_sim_board keeps the registers in a file beside the control socket."""
+    from chargepoint.config import load_config
+    from drivers.sim.board import build_sim_board, sim_board_of
+
+    cfg = tmp_path / "firmware.toml"
+    cfg.write_text(
+        '[chargepoint]\nid = "X"\nvendor = "V"\nmodel = "M"\n[ocpp]\nversion = "1.6"\n'
+        'csms_url = "ws://127.0.0.1:9/ocpp"\n[board]\nkind = "sim"\n[storage]\npath = "db"\n'
+        '[[evse]]\nid = 1\nmax_current_a = 16\nphases = 3\n[[evse.connector]]\nid = 1\n'
+        '[sim]\ncontrol_socket = "s.sock"\n', encoding="utf-8")
+    config = load_config(cfg)
+    clock = ManualClock()
+    board = build_sim_board(config, clock)
+    sim = sim_board_of(board)
+    sim.plug(1)
+    sim.set_ev_state(1, "C")
+    board.evses[1].pilot.set_pwm(26.67)
+    board.evses[1].contactor.set_closed(True)
+    clock.advance(3600)
+    first = await board.evses[1].meter.read()
+    assert first.energy_import_wh > 11000
+    again = build_sim_board(config, ManualClock())
+    assert (await again.evses[1].meter.read()).energy_import_wh == pytest.approx(first.energy_import_wh)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from drivers.sim.devices import SIM_FAULT_KINDS, SimEvse, SimIndicator, SimReader
+from drivers.sim.devices import SIM_FAULT_KINDS, RegisterFile, SimEvse, SimIndicator, SimReader
 from drivers.sim.ev import CABLE_AMPACITIES_A, EV_REQUEST_STATES
 from hal.board import Board, StatusProvider
 from hal.clock import Clock
@@ -36,12 +36,19 @@ class SimBoard:
         config: Config,
         clock: Clock,
         initial_energy_wh: Mapping[int, float] | None = None,
+        keep_registers: bool = False,
     ) -> None:
         self.config = config
         self.clock = clock
         energy = dict(initial_energy_wh or {})
+        register = None
+        if keep_registers and config.sim is not None:
+            sock = Path(config.sim.control_socket)
+            register = RegisterFile(sock.with_name(sock.stem + ".meters.json"))
+            energy = {**register.load(), **energy}
         self.evses: dict[int, SimEvse] = {
-            e.id: SimEvse(e, clock, initial_energy_wh=energy.get(e.id, 0.0)) for e in config.evses
+            e.id: SimEvse(e, clock, initial_energy_wh=energy.get(e.id, 0.0), register=register)
+            for e in config.evses
         }
         self.reader = SimReader()
         self.reader.sim_board = self  # lets sim_board_of() find the simulator behind a Board
@@ -181,8 +188,9 @@ def build_sim_board(
     clock: Clock,
     initial_energy_wh: Mapping[int, float] | None = None,
 ) -> Board:
-    """The hal Board for a configuration whose board kind is "sim"."""
-    return SimBoard(config, clock, initial_energy_wh=initial_energy_wh).board()
+    """The hal Board for a configuration whose board kind is "sim". Its meters keep their
+    registers across controller restarts, as real meters do."""
+    return SimBoard(config, clock, initial_energy_wh=initial_energy_wh, keep_registers=True).board()
 
 
 def sim_board_of(board: Board) -> SimBoard:

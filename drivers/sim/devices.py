@@ -4,6 +4,10 @@ energy) lives in `SimEvse`."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from drivers.sim.ev import SimEv, offered_current_a
@@ -25,6 +29,8 @@ from hal.types import (
 if TYPE_CHECKING:
     from chargepoint.config.model import EvseConfig
 
+log = logging.getLogger(__name__)
+
 # Faults the simulator can inject, in the order the protocol documents them.
 SIM_FAULT_KINDS: tuple[FaultKind, ...] = (
     FaultKind.RCM,
@@ -44,7 +50,8 @@ class SimEvse:
     Energy is integrated exactly over the injected clock: every change that can alter the power
     first books the energy drawn at the old power up to now (`settle`)."""
 
-    def __init__(self, config: EvseConfig, clock: Clock, initial_energy_wh: float = 0.0) -> None:
+    def __init__(self, config: EvseConfig, clock: Clock, initial_energy_wh: float = 0.0,
+                 register: RegisterFile | None = None) -> None:
         self.config = config
         self.clock = clock
         self.ev = SimEv()
@@ -54,7 +61,7 @@ class SimEvse:
         self.contactor = SimContactor(self)
         self.pilot = SimPilot(self)
         self.rcm = SimRcm(self)
-        self.meter = SimMeter(self)
+        self.meter = SimMeter(self, register)
         self.proximity: SimProximity | None = SimProximity(self) if self.has_socket else None
         self.lock: SimLock | None = SimLock(self) if self.has_socket else None
 
@@ -281,16 +288,23 @@ class SimLock:
 
 
 class SimMeter:
-    """Energy meter of one EVSE; silent (MeterError) while a meter-loss fault is injected."""
+    """Energy meter of one EVSE; silent (MeterError) while a meter-loss fault is injected.
 
-    def __init__(self, evse: SimEvse) -> None:
+    Like a real meter it keeps its register when the controller restarts: with a register file,
+    every reading is written there before it is returned, so nothing the controller has seen
+    is ever lost from the meter."""
+
+    def __init__(self, evse: SimEvse, register: RegisterFile | None = None) -> None:
         self._evse = evse
+        self._register = register
 
     async def read(self) -> MeterReading:
         evse = self._evse
         energy = evse.energy_wh()
         if FaultKind.METER_LOSS in evse.faults:
             raise MeterError(f"simulated meter of EVSE {evse.id} does not answer (meter-loss fault)")
+        if self._register is not None:
+            self._register.save(evse.id, energy)
         return MeterReading(
             energy_import_wh=energy,
             power_w=evse.power_w(),
@@ -326,3 +340,31 @@ class SimIndicator:
 
     def show(self, pattern: IndicatorPattern) -> None:
         self.pattern = pattern
+
+
+class RegisterFile:
+    """Energy registers of the simulated meters, kept in a small JSON file beside the control
+    socket (written atomically) so they survive the controller process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._values = self.load()
+
+    def load(self) -> dict[int, float]:
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+            return {int(k): float(v) for k, v in raw.items()}
+        except (OSError, ValueError, AttributeError, TypeError):
+            return {}
+
+    def save(self, evse_id: int, energy_wh: float) -> None:
+        if self._values.get(evse_id) == energy_wh:
+            return
+        self._values[evse_id] = energy_wh
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps({str(k): v for k, v in self._values.items()}), encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            log.warning("cannot keep the simulated meter register in %s: %s", self.path, exc)
