@@ -64,7 +64,7 @@ def build_controller(config: Config, clock: Clock) -> Controller:
     board = build_board(config, clock)
     controllers = {
         e.id: EvseController(e.id, board.evses[e.id], e.max_current_a,
-                             tethered=e.connectors[0].type == "Type2Cable")
+                             tethered=e.connectors[0].type == "Type2Cable", ventilation_available=e.ventilation)
         for e in config.evses
     }
     link = V16Link(config, settings, store, clock)
@@ -72,7 +72,8 @@ def build_controller(config: Config, clock: Clock) -> Controller:
                             whitelist_always=config.auth.whitelist_always)
     holder: dict[str, Controller] = {}
     station = Station(controllers, {i: d.meter for i, d in board.evses.items()}, clock, store, settings,
-                      authorizer, LinkRef(link), lambda reason: holder["c"].request_restart(reason))
+                      authorizer, LinkRef(link), lambda reason: holder["c"].request_restart(reason),
+                      config.safety)
     link.station = station
     controller = Controller(config, clock, board, store, settings, station, link, controllers)
     holder["c"] = controller

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from chargepoint.auth import Authorizer, same_tag
+from chargepoint.config import SafetyConfig
 from chargepoint.evse.controller import LATCHING_FAULTS, EvseController
 from chargepoint.evse.events import EvseEvent, FaultRaised
+from chargepoint.evse.iec61851 import current_for_duty
 from chargepoint.link import AuthDecision
 from chargepoint.metering import samples_for
 from chargepoint.settings import Settings
@@ -51,6 +53,7 @@ class Session:
     unavailable_scheduled: bool = False
     meter: MeterReading | None = None
     meter_failures: int = 0
+    over_since: float | None = None  # since when the EV draws more than the pilot allows
     last_persist_mono: float = float("-inf")
     reported: tuple[ConnectorStatus, StatusError | None] | None = None
 
@@ -61,7 +64,8 @@ class Session:
 class Station:
     def __init__(self, evses: dict[int, EvseController], meters: dict[int, EnergyMeter], clock: Clock,
                  store: Store, settings: Settings, authorizer: Authorizer, link: LinkRef,
-                 request_restart: Callable[[str], None]) -> None:
+                 request_restart: Callable[[str], None], safety: SafetyConfig | None = None) -> None:
+        self.safety = safety or SafetyConfig()
         self.evses = evses
         self._meters = meters
         self.clock = clock
@@ -77,6 +81,9 @@ class Station:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reported_cp0: ConnectorStatus | None = None
         self._aligned_slot: int | None = None
+        self._offline_since: float | None = None
+        # Current limits by source ("smart", "offline", ...); the EVSE gets the least of them.
+        self._limits: dict[int, dict[str, float | None]] = {e: {} for e in evses}
         # Read-only listeners of controller events (timelines, displays); must not block.
         self.observers: list[Callable[[list[EvseEvent]], None]] = []
         authorizer.on_conflict = self._local_list_conflict
@@ -148,6 +155,7 @@ class Station:
         elif not plugged and s.plugged_seen:
             s.plugged_seen = False
             s.finishing = False
+            ctl.set_external_fault(FaultKind.OVERCURRENT, False)  # a new EV, a new chance
             if s.tx is not None and self.settings.get_bool("StopTransactionOnEVSideDisconnect"):
                 await self._stop(evse_id, "EVDisconnected")
 
@@ -282,8 +290,10 @@ class Station:
 
     async def _tick(self) -> None:
         now = self.clock.monotonic()
+        self._offline_fallback(now)
         for evse_id, s in self.sessions.items():
             await self._poll_meter(evse_id)
+            self._check_overcurrent(evse_id, s, now)
             async with self._lock:
                 if s.pending is not None and s.tx is None and now >= s.pending.deadline:
                     log.info("EVSE %s: no cable within ConnectionTimeOut; authorisation dropped", evse_id)
@@ -320,6 +330,44 @@ class Station:
             if stop_samples and len(s.tx.aligned) < MAX_ALIGNED_IN_STOP:
                 s.tx.aligned.append({"timestamp": boundary, "samples": stop_samples})
 
+    def set_limit(self, evse_id: int, source: str, limit_a: float | None) -> None:
+        """A current limit from one source; the EVSE offers the least of all sources' limits."""
+        self._limits[evse_id][source] = limit_a
+        values = [v for v in self._limits[evse_id].values() if v is not None]
+        self.evses[evse_id].set_limit_a(min(values) if values else None)
+
+    def _offline_fallback(self, now: float) -> None:
+        """Once the CSMS has been gone for offline_after_s, no EVSE offers more than the offline
+        limit, so a site limit the CSMS manages is not exceeded unnoticed."""
+        if self._link.get().online:
+            self._offline_since = None
+        elif self._offline_since is None:
+            self._offline_since = now
+        limit = self.safety.offline_current_limit_a
+        active = (limit is not None and self._offline_since is not None
+                  and now - self._offline_since >= self.safety.offline_after_s)
+        for evse_id in self.evses:
+            if self._limits[evse_id].get("offline") != (limit if active else None):
+                log.info("EVSE %s: offline current limit %s", evse_id, f"{limit} A" if active else "lifted")
+                self.set_limit(evse_id, "offline", limit if active else None)
+
+    def _check_overcurrent(self, evse_id: int, s: Session, now: float) -> None:
+        """The EV may not draw more than (signalled + 0.5 A) x 1.1 for longer than the allowed
+        time; the reference is the current the PWM signals now, not a new target."""
+        snap = self.evses[evse_id].snapshot()
+        if not (snap.contactor_closed and snap.pilot.pwm_on and s.meter and s.meter.current_a):
+            s.over_since = None
+            return
+        allowed = (current_for_duty(snap.pilot.duty_percent) + 0.5) * 1.1
+        if max(s.meter.current_a) <= allowed:
+            s.over_since = None
+        elif s.over_since is None:
+            s.over_since = now
+        elif now - s.over_since > self.safety.overcurrent_time_s:
+            log.error("EVSE %s: EV draws %.1f A where %.1f A is allowed", evse_id, max(s.meter.current_a), allowed)
+            self.evses[evse_id].set_external_fault(FaultKind.OVERCURRENT, True)
+            s.over_since = None
+
     async def _poll_meter(self, evse_id: int) -> None:
         s, ctl = self.sessions[evse_id], self.evses[evse_id]
         try:
@@ -328,7 +376,8 @@ class Station:
             s.meter_failures += 1
             if s.meter_failures == METER_FAILURES_FOR_LOSS:
                 log.error("EVSE %s: meter lost (%s)", evse_id, exc)
-                ctl.set_external_fault(FaultKind.METER_LOSS, True)
+                if self.safety.open_on_meter_loss:
+                    ctl.set_external_fault(FaultKind.METER_LOSS, True)
             return
         if s.meter_failures >= METER_FAILURES_FOR_LOSS:
             log.info("EVSE %s: meter answers again", evse_id)

@@ -285,3 +285,64 @@ async def test_max_energy_on_invalid_id_allows_that_much_then_stops(rig: Rig) ->
     stop = rig.outbox()[-1][1]
     assert stop["reason"] == "DeAuthorized"
     assert 500 <= stop["meter_stop_wh"] - stop["transaction_data"][0]["samples"][0]["value"] < 520
+
+
+async def test_offline_current_limit_applies_after_the_configured_time(rig: Rig) -> None:
+    from chargepoint.config import SafetyConfig
+
+    rig.c.station.safety = SafetyConfig(offline_current_limit_a=10.0, offline_after_s=120.0)
+    await rig.start_charging()
+    assert rig.c.controllers[1].snapshot().offered_current_a == 16.0
+    rig.link.online = False
+    await rig.run(110, step=0.5)
+    assert rig.c.controllers[1].snapshot().offered_current_a == 16.0
+    await rig.run(20, step=0.5)
+    # Charging: the duty may change at most every 5 s, so allow for that.
+    await rig.run(6, step=0.1)
+    assert rig.c.controllers[1].snapshot().offered_current_a == 10.0
+    assert rig.sim.status()["evses"][0]["power_w"] == pytest.approx(10 * 3 * 230, rel=0.02)
+    rig.link.online = True
+    await rig.run(8, step=0.1)
+    assert rig.c.controllers[1].snapshot().offered_current_a == 16.0
+
+
+async def test_offline_limit_zero_stops_energy_but_not_the_transaction(rig: Rig) -> None:
+    from chargepoint.config import SafetyConfig
+
+    rig.c.station.safety = SafetyConfig(offline_current_limit_a=0.0, offline_after_s=10.0)
+    await rig.start_charging()
+    rig.link.online = False
+    await rig.run(15, step=0.1)
+    assert not rig.c.controllers[1].snapshot().contactor_closed
+    assert rig.c.station.sessions[1].tx is not None
+    assert rig.status() is ConnectorStatus.SUSPENDED_EVSE
+
+
+async def test_ev_overcurrent_beyond_the_allowed_time_is_a_fault(rig: Rig, monkeypatch) -> None:
+    from hal.types import FaultKind, MeterReading
+
+    await rig.start_charging()
+    meter = rig.c.board.evses[1].meter
+    honest = meter.read
+    draw = {"a": 16.0}
+
+    async def greedy() -> MeterReading:
+        r = await honest()
+        return MeterReading(r.energy_import_wh, r.power_w, r.voltage_v, tuple(draw["a"] for _ in r.current_a))
+
+    monkeypatch.setattr(meter, "read", greedy)
+    draw["a"] = 18.0  # (16 + 0.5) x 1.1 = 18.15 A: still allowed
+    await rig.run(20, step=0.5)
+    assert FaultKind.OVERCURRENT not in rig.c.controllers[1].faults
+    draw["a"] = 19.0
+    await rig.run(6, step=0.5)
+    assert FaultKind.OVERCURRENT not in rig.c.controllers[1].faults  # not yet 7 s
+    await rig.run(3, step=0.5)
+    assert FaultKind.OVERCURRENT in rig.c.controllers[1].faults
+    await rig.run(0.02, step=0.01)  # the controller acts at its next cycle
+    assert not rig.c.controllers[1].snapshot().contactor_closed
+    assert rig.c.station.status_of(1)[1].code == "OverCurrentFailure"
+    draw["a"] = 0.0
+    rig.sim.unplug(1)
+    await rig.run(1, step=0.05)
+    assert FaultKind.OVERCURRENT not in rig.c.controllers[1].faults

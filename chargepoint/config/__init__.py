@@ -8,6 +8,7 @@ from chargepoint.config.model import (
     EvseConfig,
     LoggingConfig,
     OcppConfig,
+    SafetyConfig,
     SimConfig,
     StorageConfig,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "EvseConfig",
     "LoggingConfig",
     "OcppConfig",
+    "SafetyConfig",
     "SimConfig",
     "StorageConfig",
     "check_config",

@@ -54,6 +54,7 @@ class EvseConfig:
     phases: int  # 1 or 3
     connectors: tuple[ConnectorConfig, ...]
     nominal_voltage_v: float = 230.0
+    ventilation: bool = False  # state D (EV asks for ventilation) charges only where there is some
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,18 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class SafetyConfig:
+    """Safety supervisor settings that are the installer's to choose (IEC 61851 numbers are not)."""
+
+    overcurrent_time_s: float = 7.0  # EV above (offered + 0.5 A) x 1.1 this long -> fault; >= 6 s
+    open_on_meter_loss: bool = True  # without a meter nobody can bill or watch the current
+    control_loop_stall_ms: int = 500  # a control loop silent this long is stalled: outputs go safe
+    rcm_self_test_interval_h: float = 24.0  # besides the test at the end of every session
+    offline_current_limit_a: float | None = None  # fallback limit once the CSMS is gone...
+    offline_after_s: float = 300.0  # ...for this long
+
+
+@dataclass(frozen=True)
 class Config:
     source: Path
     chargepoint: ChargePointConfig
@@ -83,3 +96,4 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     sim: SimConfig | None = None
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)

@@ -16,13 +16,14 @@ from chargepoint.config.model import (
     EvseConfig,
     LoggingConfig,
     OcppConfig,
+    SafetyConfig,
     SimConfig,
     StorageConfig,
 )
 from chargepoint.config.validation import Checker, Section, describe, quote
 from hal.board import BOARD_KINDS
 
-TABLES = ("chargepoint", "ocpp", "board", "storage", "evse", "auth", "sim", "logging")
+TABLES = ("chargepoint", "ocpp", "board", "storage", "evse", "auth", "sim", "logging", "safety")
 CHARGEPOINT_KEYS = ("id", "vendor", "model", "serial_number", "firmware_version")
 OCPP_KEYS = (
     "version",
@@ -38,11 +39,19 @@ OCPP_KEYS = (
 )
 BOARD_KEYS = ("kind", "control_period_ms")
 STORAGE_KEYS = ("path", "admin_socket")
-EVSE_KEYS = ("id", "max_current_a", "phases", "nominal_voltage_v", "connector")
+EVSE_KEYS = ("id", "max_current_a", "phases", "nominal_voltage_v", "ventilation", "connector")
 CONNECTOR_KEYS = ("id", "type")
 AUTH_KEYS = ("whitelist", "whitelist_always")
 SIM_KEYS = ("control_socket",)
 LOGGING_KEYS = ("level",)
+SAFETY_KEYS = (
+    "overcurrent_time_s",
+    "open_on_meter_loss",
+    "control_loop_stall_ms",
+    "rcm_self_test_interval_h",
+    "offline_current_limit_a",
+    "offline_after_s",
+)
 
 OCPP_VERSIONS = ("1.6",)
 CONNECTOR_TYPES = ("Type2Socket", "Type2Cable")
@@ -81,6 +90,7 @@ _ADMIN_SOCKET_FIX = (
     "the path of the controller's local admin socket (used by `chargepoint status`), "
     f'e.g. "run/admin.sock"; default: admin.sock beside the database; {_PATH_NOTE}'
 )
+_VENTILATION_FIX = "true where the installation ventilates (state D may charge), else false"
 _VOLTAGE_FIX = "a number from 100 to 480 (volts)"
 _CONNECTOR_TYPE_FIX = '"Type2Socket" (socket, locked while charging) or "Type2Cable" (tethered cable)'
 _SIM_TABLE_FIX = 'a [sim] table with control_socket = "run/sim.sock" (needed when board.kind = "sim")'
@@ -111,9 +121,10 @@ def build_config(checker: Checker, document: dict[str, Any], source: Path) -> Co
     auth = _auth(root)
     sim = _sim(root, board.kind)
     logging = _logging(root)
+    safety = _safety(root)
     if checker.issues:
         return None
-    return Config(source, chargepoint, ocpp, board, storage, evses, auth, sim, logging)
+    return Config(source, chargepoint, ocpp, board, storage, evses, auth, sim, logging, safety)
 
 
 def _chargepoint(root: Section) -> ChargePointConfig:
@@ -256,6 +267,7 @@ def _evse(s: Section, number: int) -> EvseConfig:
         phases=phases,
         connectors=_connectors(s),
         nominal_voltage_v=s.number("nominal_voltage_v", default=230.0, low=100, high=480, fix=_VOLTAGE_FIX),
+        ventilation=bool(s.boolean("ventilation", default=False, fix=_VENTILATION_FIX)),
     )
 
 
@@ -314,3 +326,26 @@ def _logging(root: Section) -> LoggingConfig:
     levels = ", ".join(LOG_LEVELS)
     level = s.choice("level", LOG_LEVELS, default="INFO", fold_case=True, fix=f"one of {levels} (any case)")
     return LoggingConfig(level=level or "INFO")
+
+
+def _safety(root: Section) -> SafetyConfig:
+    s = root.table("safety", SAFETY_KEYS, required=False)
+    d = SafetyConfig()
+    limit = s.number("offline_current_limit_a", default=None, low=0, high=80,
+                     fix="a current from 0 to 80 A (0 stops charging while offline); leave out for no fallback")
+    if limit is not None and 0 < limit < 6:
+        s.fail("offline_current_limit_a", f"{limit} A cannot be signalled (IEC 61851 offers 6 A at least)",
+               "0 (no charging while offline) or a current from 6 to 80 A")
+    return SafetyConfig(
+        overcurrent_time_s=s.number("overcurrent_time_s", default=d.overcurrent_time_s, low=6, high=60,
+                                    fix="seconds from 6 to 60 (the EV gets 5 s to follow a PWM change)"),
+        open_on_meter_loss=bool(s.boolean("open_on_meter_loss", default=d.open_on_meter_loss,
+                                          fix="true (stop energy when the meter is lost) or false")),
+        control_loop_stall_ms=s.integer("control_loop_stall_ms", default=d.control_loop_stall_ms, low=50,
+                                        high=5000, fix="milliseconds from 50 to 5000"),
+        rcm_self_test_interval_h=s.number("rcm_self_test_interval_h", default=d.rcm_self_test_interval_h,
+                                          low=1, high=24, fix="hours from 1 to 24"),
+        offline_current_limit_a=limit,
+        offline_after_s=s.number("offline_after_s", default=d.offline_after_s, low=0, high=86400,
+                                 fix="seconds from 0 to 86400"),
+    )
