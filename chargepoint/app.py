@@ -58,15 +58,17 @@ class Controller:
 
 
 def build_controller(config: Config, clock: Clock) -> Controller:
-    store = Store(config.storage.path)
-    settings = Settings(core_keys(len(config.evses), config.ocpp.heartbeat_interval_s,
-                                   int(config.ocpp.ping_interval_s)), store)
+    # The board and the EVSE controllers come first: building a controller sets its outputs safe,
+    # before anything slower (the database) can delay it.
     board = build_board(config, clock)
     controllers = {
         e.id: EvseController(e.id, board.evses[e.id], e.max_current_a,
                              tethered=e.connectors[0].type == "Type2Cable", ventilation_available=e.ventilation)
         for e in config.evses
     }
+    store = Store(config.storage.path)
+    settings = Settings(core_keys(len(config.evses), config.ocpp.heartbeat_interval_s,
+                                   int(config.ocpp.ping_interval_s)), store)
     link = V16Link(config, settings, store, clock)
     authorizer = Authorizer(config.auth.whitelist, settings, store, clock,
                             whitelist_always=config.auth.whitelist_always)

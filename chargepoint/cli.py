@@ -120,6 +120,17 @@ def cmd_fault_clear(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_safe_state(args: argparse.Namespace) -> int:
+    """Outputs to safe levels, nothing else: no store, no network, no control loop."""
+    from hal.board import safe_state
+
+    config = _load(args.config)
+    outputs = safe_state(config)  # type: ignore[arg-type]
+    for name, values in sorted(outputs.items()):
+        print(f"EVSE {name}: " + ", ".join(f"{k}={v}" for k, v in sorted(values.items())))
+    return 0
+
+
 def cmd_storage_recover(args: argparse.Namespace) -> int:
     from chargepoint.store_recovery import recover
 
@@ -178,6 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
     clear.add_argument("evse", type=int)
     clear.add_argument("--config", default=DEFAULT_CONFIG, help="path of firmware.toml")
     clear.set_defaults(func=cmd_fault_clear)
+
+    safe = sub.add_parser("safe-state", help="drive every output to its safe level (after any stop)")
+    safe.add_argument("--config", default=DEFAULT_CONFIG, help="path of firmware.toml")
+    safe.set_defaults(func=cmd_safe_state)
 
     storage = sub.add_parser("storage", help="the local database")
     storage_sub = storage.add_subparsers(dest="storage_command", required=True)

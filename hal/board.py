@@ -60,3 +60,13 @@ def build_board(config: Config, clock: Clock) -> Board:
 
         return build_sim_board(config, clock)
     raise UnknownBoardKind(f"unknown board kind {config.board.kind!r}; known: {', '.join(BOARD_KINDS)}")
+
+
+def safe_state(config: Config) -> dict[str, Any]:
+    """Drive every configured output to its safe level without building the rest of the
+    controller: run by systemd after any stop (ExecStopPost). Returns what was set."""
+    if config.board.kind == "sim":
+        from drivers.sim.board import sim_safe_state
+
+        return sim_safe_state(config)
+    raise UnknownBoardKind(f"unknown board kind {config.board.kind!r}; known: {', '.join(BOARD_KINDS)}")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from drivers.sim.devices import SIM_FAULT_KINDS, RegisterFile, SimEvse, SimIndicator, SimReader
 from drivers.sim.ev import CABLE_AMPACITIES_A, EV_REQUEST_STATES
+from drivers.sim.outputs import OutputLatches, latch_path
 from hal.board import Board, StatusProvider
 from hal.clock import Clock
 from hal.types import CpState, FaultKind, IdToken
@@ -41,13 +42,14 @@ class SimBoard:
         self.config = config
         self.clock = clock
         energy = dict(initial_energy_wh or {})
-        register = None
+        register = latches = None
         if keep_registers and config.sim is not None:
             sock = Path(config.sim.control_socket)
             register = RegisterFile(sock.with_name(sock.stem + ".meters.json"))
+            latches = OutputLatches(latch_path(sock))
             energy = {**register.load(), **energy}
         self.evses: dict[int, SimEvse] = {
-            e.id: SimEvse(e, clock, initial_energy_wh=energy.get(e.id, 0.0), register=register)
+            e.id: SimEvse(e, clock, initial_energy_wh=energy.get(e.id, 0.0), register=register, latches=latches)
             for e in config.evses
         }
         self.reader = SimReader()
@@ -199,3 +201,12 @@ def sim_board_of(board: Board) -> SimBoard:
     if not isinstance(sim, SimBoard):
         raise TypeError(f"board of kind {board.kind!r} is not a simulated board")
     return sim
+
+
+def sim_safe_state(config: Config) -> dict[str, Any]:
+    """`chargepoint safe-state` on the simulated board: set the latched outputs safe, touching
+    nothing else (the controller is not running)."""
+    if config.sim is None:
+        return {}
+    latches = OutputLatches(latch_path(Path(config.sim.control_socket)))
+    return latches.make_safe([e.id for e in config.evses])

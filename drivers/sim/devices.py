@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from drivers.sim.ev import SimEv, offered_current_a
+from drivers.sim.outputs import OutputLatches
 from hal.board import EvseDevices
 from hal.clock import Clock
 from hal.types import (
@@ -51,8 +52,9 @@ class SimEvse:
     first books the energy drawn at the old power up to now (`settle`)."""
 
     def __init__(self, config: EvseConfig, clock: Clock, initial_energy_wh: float = 0.0,
-                 register: RegisterFile | None = None) -> None:
+                 register: RegisterFile | None = None, latches: OutputLatches | None = None) -> None:
         self.config = config
+        self.latches = latches
         self.clock = clock
         self.ev = SimEv()
         self.faults: set[FaultKind] = set()
@@ -68,6 +70,16 @@ class SimEvse:
     @property
     def id(self) -> int:
         return self.config.id
+
+    def outputs_changed(self) -> None:
+        if self.latches is None:
+            return
+        pilot = self.pilot.output
+        self.latches.update(
+            self.id, contactor_closed=self.contactor.commanded_closed, pilot=pilot.mode.value,
+            pwm_duty_percent=pilot.duty_percent if pilot.pwm_on else (0.0 if pilot.mode.value == "state_f" else 100.0),
+            locked=self.lock.commanded_locked if self.lock is not None else None,
+        )
 
     @property
     def has_socket(self) -> bool:
@@ -195,6 +207,7 @@ class SimContactor:
     def set_closed(self, closed: bool) -> None:
         self._evse.settle()
         self._closed = bool(closed)
+        self._evse.outputs_changed()
 
     @property
     def commanded_closed(self) -> bool:
@@ -226,6 +239,7 @@ class SimPilot:
         if output != self._output:
             self._evse.settle()
             self._output = output
+            self._evse.outputs_changed()
 
     @property
     def output(self) -> PilotOutput:
@@ -278,6 +292,7 @@ class SimLock:
 
     def set_locked(self, locked: bool) -> None:
         self._locked = bool(locked)
+        self._evse.outputs_changed()
 
     @property
     def commanded_locked(self) -> bool:
