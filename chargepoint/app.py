@@ -20,12 +20,16 @@ from chargepoint.ocpp.v16.link import V16Link
 from chargepoint.settings import Settings, core_keys
 from chargepoint.station import Station
 from chargepoint.store import Store
+from chargepoint.stall_guard import StallGuard
 from chargepoint.systemd_notify import Watchdog, notify
 from chargepoint.transactions import LinkRef
 from hal.board import Board, build_board
 from hal.clock import Clock
+from hal.types import FaultKind
 
 log = logging.getLogger(__name__)
+
+STALL_FAULT_HOLD_S = 5.0
 
 # Validate inline: the default thread-pool hop triples the latency of every call.
 ocpp.messages.ASYNC_VALIDATION = False
@@ -44,11 +48,31 @@ class Controller:
     link: V16Link
     controllers: dict[int, EvseController]
     restart_reason: str | None = None
+    stall_fault_until: float | None = None
     _restart: asyncio.Event = field(default_factory=asyncio.Event)
 
     def request_restart(self, reason: str) -> None:
         self.restart_reason = reason
         self._restart.set()
+
+    def force_safe(self) -> None:
+        """From the stall guard's thread: open everything now, whatever the loop is doing."""
+        for ctl in self.controllers.values():
+            ctl.devices.contactor.set_closed(False)
+            ctl.devices.pilot.set_state_f()
+
+    def stall_recovered(self) -> None:
+        """The loop runs again after a stall: report it as a fault, held until the loop has run
+        healthily for a while (energy stays off meanwhile, then every condition is re-checked)."""
+        for ctl in self.controllers.values():
+            ctl.set_external_fault(FaultKind.CONTROL_LOOP, True)
+        self.stall_fault_until = self.clock.monotonic() + STALL_FAULT_HOLD_S
+
+    def release_stall_fault(self) -> None:
+        if self.stall_fault_until is not None and self.clock.monotonic() >= self.stall_fault_until:
+            self.stall_fault_until = None
+            for ctl in self.controllers.values():
+                ctl.set_external_fault(FaultKind.CONTROL_LOOP, False)
 
     def make_safe(self) -> None:
         """Open every contactor and stop offering current; used on every way out."""
@@ -87,10 +111,24 @@ async def run_controller(controller: Controller, stop: asyncio.Event | None = No
     c = controller
     stop = stop or asyncio.Event()
     watchdog = Watchdog()
+    guard = StallGuard(c.config.safety.control_loop_stall_ms / 1000.0, c.force_safe)
+    heartbeat = c.board.heartbeat
+
+    def cycle() -> None:
+        """After every control-loop cycle: proof of life to every watcher."""
+        guard.beat()
+        if guard.stalled:
+            guard.stalled = False
+            c.stall_recovered()
+        c.release_stall_fault()
+        if heartbeat is not None:
+            heartbeat.toggle()
+        watchdog.feed()
+
     await c.station.recover()
     jobs: list[Any] = [
         run_control_loop(list(c.controllers.values()), c.clock, c.config.board.control_period_ms / 1000.0,
-                         c.station.post_events, watchdog.feed),
+                         c.station.post_events, cycle),
         c.station.run_events(),
         c.station.run_ticks(),
         keep_connected(c.config, c.clock, c.link.serve,
@@ -103,6 +141,8 @@ async def run_controller(controller: Controller, stop: asyncio.Event | None = No
     jobs.extend(service(c.station.status_report) for service in c.board.services)
     tasks = [asyncio.create_task(job) for job in jobs]
     waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(c._restart.wait())]
+    guard.beat()
+    guard.start()
     notify("READY=1\nSTATUS=running")
     try:
         done, _ = await asyncio.wait([*tasks, *waiters], return_when=asyncio.FIRST_COMPLETED)
@@ -110,6 +150,7 @@ async def run_controller(controller: Controller, stop: asyncio.Event | None = No
             if task in tasks and not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
     finally:
+        guard.stop()
         c.make_safe()
         notify("STOPPING=1")
         for task in (*tasks, *waiters):

@@ -10,6 +10,7 @@ from hal.contracts import (
     Contactor,
     ControlPilot,
     EnergyMeter,
+    HeartbeatOutput,
     IdTokenReader,
     Indicator,
     ProximityPilot,
@@ -44,6 +45,7 @@ class Board:
     evses: dict[int, EvseDevices]
     reader: IdTokenReader | None = None
     indicator: Indicator | None = None
+    heartbeat: HeartbeatOutput | None = None
     services: list[Callable[[StatusProvider], Awaitable[None]]] = field(default_factory=list)
 
 

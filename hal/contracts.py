@@ -79,3 +79,11 @@ class EnergyMeter(Protocol):
 @runtime_checkable
 class Indicator(Protocol):
     def show(self, pattern: IndicatorPattern) -> None: ...
+
+
+@runtime_checkable
+class HeartbeatOutput(Protocol):
+    """A pin toggled by every control-loop cycle: an external watchdog relay drops the
+    contactor when it stops toggling."""
+
+    def toggle(self) -> None: ...

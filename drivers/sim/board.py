@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from drivers.sim.devices import SIM_FAULT_KINDS, RegisterFile, SimEvse, SimIndicator, SimReader
+from drivers.sim.devices import SIM_FAULT_KINDS, RegisterFile, SimEvse, SimHeartbeat, SimIndicator, SimReader
 from drivers.sim.ev import CABLE_AMPACITIES_A, EV_REQUEST_STATES
 from drivers.sim.outputs import OutputLatches, latch_path
 from hal.board import Board, StatusProvider
@@ -55,6 +55,7 @@ class SimBoard:
         self.reader = SimReader()
         self.reader.sim_board = self  # lets sim_board_of() find the simulator behind a Board
         self.indicator = SimIndicator()
+        self.heartbeat = SimHeartbeat()
 
     @property
     def control_socket(self) -> Path | None:
@@ -70,6 +71,7 @@ class SimBoard:
             evses={i: e.devices() for i, e in self.evses.items()},
             reader=self.reader,
             indicator=self.indicator,
+            heartbeat=self.heartbeat,
             services=services,
         )
 
@@ -174,6 +176,7 @@ class SimBoard:
             "ocpp": None,
             "indicator": self.indicator.pattern.value,
             "pending_badges": self.reader.pending(),
+            "heartbeat_toggles": self.heartbeat.toggles,
         }
 
 

@@ -357,6 +357,18 @@ class SimIndicator:
         self.pattern = pattern
 
 
+class SimHeartbeat:
+    """The heartbeat pin: counts toggles so the status shows whether the control loop runs."""
+
+    def __init__(self) -> None:
+        self.level = False
+        self.toggles = 0
+
+    def toggle(self) -> None:
+        self.level = not self.level
+        self.toggles += 1
+
+
 class RegisterFile:
     """Energy registers of the simulated meters, kept in a small JSON file beside the control
     socket (written atomically) so they survive the controller process."""
