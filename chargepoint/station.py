@@ -54,6 +54,9 @@ class Session:
     meter: MeterReading | None = None
     meter_failures: int = 0
     over_since: float | None = None  # since when the EV draws more than the pilot allows
+    rcm_test_due: bool = False  # a session ended: test the RCM once the EV is gone
+    rcm_tested_at: float = 0.0
+    rcm_testing: bool = False
     last_persist_mono: float = float("-inf")
     reported: tuple[ConnectorStatus, StatusError | None] | None = None
 
@@ -74,7 +77,8 @@ class Station:
         self.authorizer = authorizer
         self._link = link
         self.transactions = Transactions(store, link)
-        self.sessions = {evse_id: Session(connector_id=evse_id) for evse_id in evses}
+        self.sessions = {evse_id: Session(connector_id=evse_id, rcm_tested_at=clock.monotonic())
+                         for evse_id in evses}
         self._events: asyncio.Queue[EvseEvent] = asyncio.Queue()
         self._lock = asyncio.Lock()
         self._request_restart = request_restart
@@ -236,6 +240,7 @@ class Station:
         self.transactions.end(tx.local_id, meter_wh, now, reason, id_tag, data)
         s.tx = None
         s.finishing = ctl.plugged
+        s.rcm_test_due = True
         log.info("transaction %s stopped on EVSE %s (%s)", tx.local_id, evse_id, reason)
         if s.unavailable_scheduled:
             s.unavailable_scheduled = False
@@ -294,6 +299,7 @@ class Station:
         for evse_id, s in self.sessions.items():
             await self._poll_meter(evse_id)
             self._check_overcurrent(evse_id, s, now)
+            self._maybe_test_rcm(evse_id, s, now)
             async with self._lock:
                 if s.pending is not None and s.tx is None and now >= s.pending.deadline:
                     log.info("EVSE %s: no cable within ConnectionTimeOut; authorisation dropped", evse_id)
@@ -329,6 +335,37 @@ class Station:
             stop_samples = samples_for(s.meter, self.settings.get_list("StopTxnAlignedData"), "Sample.Clock")
             if stop_samples and len(s.tx.aligned) < MAX_ALIGNED_IN_STOP:
                 s.tx.aligned.append({"timestamp": boundary, "samples": stop_samples})
+
+    def _maybe_test_rcm(self, evse_id: int, s: Session, now: float) -> None:
+        """The RCM self-test runs after every session (once the EV is gone) and at least every
+        rcm_self_test_interval_h, always on an idle EVSE."""
+        ctl = self.evses[evse_id]
+        if ctl.devices.rcm is None or s.rcm_testing:
+            return
+        periodic = now - s.rcm_tested_at >= self.safety.rcm_self_test_interval_h * 3600
+        idle = s.tx is None and s.pending is None and not ctl.plugged
+        if idle and (s.rcm_test_due or periodic):
+            s.rcm_testing = True
+            self._spawn(self._test_rcm(evse_id, s))
+
+    async def _test_rcm(self, evse_id: int, s: Session) -> None:
+        ctl = self.evses[evse_id]
+        rcm = ctl.devices.rcm
+        assert rcm is not None
+        ctl.suspend_rcm_monitoring(True)
+        try:
+            passed = await rcm.self_test()
+        finally:
+            rcm.reset()
+            ctl.suspend_rcm_monitoring(False)
+            s.rcm_testing = False
+            s.rcm_test_due = False
+            s.rcm_tested_at = self.clock.monotonic()
+        if passed:
+            log.info("EVSE %s: RCM self-test passed", evse_id)
+        else:
+            log.error("EVSE %s: RCM self-test FAILED: out of service until a technician clears it", evse_id)
+            ctl.latch_fault(FaultKind.RCM_SELF_TEST)
 
     def set_limit(self, evse_id: int, source: str, limit_a: float | None) -> None:
         """A current limit from one source; the EVSE offers the least of all sources' limits."""

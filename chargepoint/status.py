@@ -32,6 +32,8 @@ class StatusError:
 
 _FAULT_ERRORS: dict[FaultKind, tuple[str, str]] = {
     FaultKind.RCM: ("GroundFailure", "residual current monitor tripped"),
+    FaultKind.RCM_SELF_TEST: ("GroundFailure", "residual current monitor failed its self-test"),
+    FaultKind.OVER_TEMPERATURE: ("HighTemperature", "over-temperature input active"),
     FaultKind.WELD: ("PowerSwitchFailure", "contactor welded: feedback closed while commanded open"),
     FaultKind.CONTACTOR: ("PowerSwitchFailure", "contactor failed to close"),
     FaultKind.METER_LOSS: ("PowerMeterFailure", "energy meter not answering"),
@@ -43,8 +45,8 @@ _FAULT_ERRORS: dict[FaultKind, tuple[str, str]] = {
 }
 # When several faults are active the most serious one is reported.
 _FAULT_PRIORITY = [
-    FaultKind.WELD, FaultKind.RCM, FaultKind.CONTACTOR, FaultKind.CONTROL_LOOP, FaultKind.STATE_E,
-    FaultKind.DIODE, FaultKind.PP, FaultKind.OVERCURRENT, FaultKind.METER_LOSS,
+    FaultKind.WELD, FaultKind.RCM, FaultKind.RCM_SELF_TEST, FaultKind.CONTACTOR, FaultKind.OVER_TEMPERATURE,
+    FaultKind.CONTROL_LOOP, FaultKind.STATE_E, FaultKind.DIODE, FaultKind.PP, FaultKind.OVERCURRENT, FaultKind.METER_LOSS,
 ]
 
 

@@ -10,6 +10,7 @@ from hal.contracts import (
     Contactor,
     ControlPilot,
     EnergyMeter,
+    FaultInput,
     HeartbeatOutput,
     IdTokenReader,
     Indicator,
@@ -30,6 +31,7 @@ class EvseDevices:
     rcm: ResidualCurrentMonitor | None
     lock: SocketLock | None
     meter: EnergyMeter
+    over_temperature: FaultInput | None = None
 
 
 StatusProvider = Callable[[], dict[str, Any]]

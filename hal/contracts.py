@@ -87,3 +87,10 @@ class HeartbeatOutput(Protocol):
     contactor when it stops toggling."""
 
     def toggle(self) -> None: ...
+
+
+@runtime_checkable
+class FaultInput(Protocol):
+    """A digital fault input, e.g. a thermal switch; active means "stop now"."""
+
+    def active(self) -> bool: ...

@@ -83,6 +83,7 @@ class FaultKind(str, enum.Enum):
     """Hardware faults the core knows how to react to."""
 
     RCM = "rcm"  # residual current tripped
+    RCM_SELF_TEST = "rcm-self-test"  # the monitor failed its self-test: permanent until cleared
     DIODE = "diode"  # EV diode missing / shorted
     WELD = "weld"  # contactor feedback closed while commanded open
     CONTACTOR = "contactor"  # contactor feedback open while commanded closed
@@ -91,6 +92,7 @@ class FaultKind(str, enum.Enum):
     STATE_E = "state-e"  # CP shorted to PE
     OVERCURRENT = "overcurrent"
     CONTROL_LOOP = "control-loop"
+    OVER_TEMPERATURE = "over-temperature"
 
 
 class IndicatorPattern(str, enum.Enum):

@@ -346,3 +346,58 @@ async def test_ev_overcurrent_beyond_the_allowed_time_is_a_fault(rig: Rig, monke
     rig.sim.unplug(1)
     await rig.run(1, step=0.05)
     assert FaultKind.OVERCURRENT not in rig.c.controllers[1].faults
+
+
+async def test_rcm_self_test_runs_after_each_session_and_failure_is_permanent(rig: Rig) -> None:
+    from hal.types import FaultKind
+
+    await rig.start_charging()
+    rig.sim.inject_fault(1, "rcm-self-test")  # the monitor's test circuit breaks during the session
+    await rig.run(5, step=0.5)
+    assert FaultKind.RCM_SELF_TEST not in rig.c.controllers[1].faults  # no test while charging
+    rig.sim.unplug(1)
+    await rig.run(2.5, step=0.05)
+    assert FaultKind.RCM_SELF_TEST in rig.c.controllers[1].faults
+    assert rig.c.station.status_of(1)[1].code == "GroundFailure"
+    rig.sim.clear_fault(1, "rcm-self-test")
+    await rig.run(30, step=0.5)
+    assert FaultKind.RCM_SELF_TEST in rig.c.controllers[1].faults  # permanent...
+    rig.sim.plug(1)
+    await rig.tap("TAG-1")
+    assert rig.c.station.sessions[1].tx is None  # ...and no new session
+    assert rig.c.controllers[1].clear_latched_faults() == frozenset({FaultKind.RCM_SELF_TEST})
+    await rig.run(0.5, step=0.05)
+    assert rig.status() is ConnectorStatus.PREPARING
+
+
+async def test_rcm_self_test_also_runs_periodically_on_an_idle_evse(rig: Rig) -> None:
+    from chargepoint.config import SafetyConfig
+    from hal.types import FaultKind
+
+    rig.c.station.safety = SafetyConfig(rcm_self_test_interval_h=1.0)
+    rig.sim.inject_fault(1, "rcm-self-test")
+    await rig.run(3590, step=5.0)
+    assert FaultKind.RCM_SELF_TEST not in rig.c.controllers[1].faults
+    await rig.run(20, step=1.0)
+    assert FaultKind.RCM_SELF_TEST in rig.c.controllers[1].faults
+
+
+async def test_passing_self_test_does_not_trip_the_latched_rcm_fault(rig: Rig) -> None:
+    from hal.types import FaultKind
+
+    await rig.start_charging()
+    rig.sim.unplug(1)
+    await rig.run(3, step=0.05)
+    assert rig.c.station.sessions[1].rcm_test_due is False  # it ran
+    assert not rig.c.controllers[1].faults & {FaultKind.RCM, FaultKind.RCM_SELF_TEST}
+
+
+async def test_over_temperature_input_stops_energy_while_active(rig: Rig) -> None:
+    await rig.start_charging()
+    rig.sim.inject_fault(1, "over-temperature")
+    await rig.run(0.1, step=0.01)
+    assert not rig.c.controllers[1].snapshot().contactor_closed
+    assert rig.c.station.status_of(1)[1].code == "HighTemperature"
+    rig.sim.clear_fault(1, "over-temperature")
+    await rig.run(1, step=0.02)
+    assert rig.c.controllers[1].snapshot().contactor_closed

@@ -23,7 +23,7 @@ from hal.board import EvseDevices
 from hal.types import CpState, FaultKind, PilotMode, PilotOutput
 
 # Faults that stay until a technician clears them: the hardware may be damaged.
-LATCHING_FAULTS = frozenset({FaultKind.RCM, FaultKind.WELD, FaultKind.CONTACTOR})
+LATCHING_FAULTS = frozenset({FaultKind.RCM, FaultKind.RCM_SELF_TEST, FaultKind.WELD, FaultKind.CONTACTOR})
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,7 @@ class EvseController:
 
     def __post_init__(self) -> None:
         self._intent = _Intent()
+        self._rcm_testing = False
         self._cp = Debounced(CpState.A, self.timing.cp_debounce_s)
         self._diode = Debounced(False, self.timing.cp_debounce_s)
         self._pp_error = Debounced(False, self.timing.pp_debounce_s)
@@ -126,6 +127,14 @@ class EvseController:
             self._external.add(kind)
         else:
             self._external.discard(kind)
+
+    def latch_fault(self, kind: FaultKind) -> None:
+        """A fault found outside the control loop that only a technician may clear."""
+        self._latched.add(kind)
+
+    def suspend_rcm_monitoring(self, suspended: bool) -> None:
+        """While the RCM self-test injects its test current (EVSE idle), its trip is expected."""
+        self._rcm_testing = suspended
 
     def clear_latched_faults(self) -> frozenset[FaultKind]:
         """Technician reset. Returns what was cleared; the RCM is re-armed too."""
@@ -183,7 +192,10 @@ class EvseController:
 
         self._toggle(FaultKind.STATE_E, cp is CpState.E)
 
-        if d.rcm is not None and d.rcm.tripped():
+        if d.over_temperature is not None:
+            self._toggle(FaultKind.OVER_TEMPERATURE, d.over_temperature.active())
+
+        if d.rcm is not None and not self._rcm_testing and d.rcm.tripped():
             self._latched.add(FaultKind.RCM)
 
         if d.proximity is not None and not self.tethered:
@@ -251,7 +263,8 @@ class EvseController:
 
         intent = self._intent
         offered = self.offered_current_a
-        supply_allowed = self._plugged and intent.authorised and intent.available and offered > 0
+        supply_allowed = (self._plugged and intent.authorised and intent.available and offered > 0
+                          and not self._rcm_testing)
         if supply_allowed:
             self._set_duty(duty_for_current(offered), now)
         elif d.pilot.output.pwm_on:

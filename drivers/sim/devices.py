@@ -40,6 +40,8 @@ SIM_FAULT_KINDS: tuple[FaultKind, ...] = (
     FaultKind.METER_LOSS,
     FaultKind.PP,
     FaultKind.STATE_E,
+    FaultKind.RCM_SELF_TEST,  # the monitor's test circuit is broken: self-tests fail
+    FaultKind.OVER_TEMPERATURE,
 )
 
 SOCKET_CONNECTOR = "Type2Socket"
@@ -94,6 +96,7 @@ class SimEvse:
             rcm=self.rcm,
             lock=self.lock,
             meter=self.meter,
+            over_temperature=SimThermalSwitch(self),
         )
 
     # --- physics -------------------------------------------------------------------------
@@ -280,7 +283,18 @@ class SimRcm:
         self._latched = FaultKind.RCM in self._evse.faults
 
     async def self_test(self) -> bool:
-        return FaultKind.RCM not in self._evse.faults
+        faults = self._evse.faults
+        return FaultKind.RCM not in faults and FaultKind.RCM_SELF_TEST not in faults
+
+
+class SimThermalSwitch:
+    """The over-temperature input: active while an over-temperature fault is injected."""
+
+    def __init__(self, evse: SimEvse) -> None:
+        self._evse = evse
+
+    def active(self) -> bool:
+        return FaultKind.OVER_TEMPERATURE in self._evse.faults
 
 
 class SimLock:
