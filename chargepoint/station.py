@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,24 +13,20 @@ from chargepoint.auth import Authorizer, same_tag
 from chargepoint.config import SafetyConfig
 from chargepoint.evse.controller import LATCHING_FAULTS, EvseController
 from chargepoint.evse.events import EvseEvent, FaultRaised
-from chargepoint.evse.iec61851 import current_for_duty
 from chargepoint.link import AuthDecision
 from chargepoint.metering import samples_for
 from chargepoint.settings import Settings
 from chargepoint.status import ConnectorStatus, SessionView, StatusError, connector_status, error_for
 from chargepoint.store import Store
 from chargepoint.timeutil import iso_utc
+from chargepoint.station_commands import StationCommands
+from chargepoint.station_periodic import PeriodicDuties
 from chargepoint.transactions import ActiveTransaction, LinkRef, Transactions
 from hal.clock import Clock
 from hal.contracts import EnergyMeter
-from hal.types import FaultKind, IdToken, MeterError, MeterReading
+from hal.types import FaultKind, IdToken, MeterReading
 
 log = logging.getLogger(__name__)
-
-METER_FAILURES_FOR_LOSS = 3
-METER_PERSIST_INTERVAL_S = 60.0
-RESET_DRAIN_S = 30.0  # how long a reset waits for the CSMS to acknowledge queued messages
-MAX_ALIGNED_IN_STOP = 96
 
 
 @dataclass
@@ -64,7 +59,7 @@ class Session:
         return SessionView(self.pending is not None, self.tx is not None, self.finishing)
 
 
-class Station:
+class Station(PeriodicDuties, StationCommands):
     def __init__(self, evses: dict[int, EvseController], meters: dict[int, EnergyMeter], clock: Clock,
                  store: Store, settings: Settings, authorizer: Authorizer, link: LinkRef,
                  request_restart: Callable[[str], None], safety: SafetyConfig | None = None) -> None:
@@ -115,11 +110,6 @@ class Station:
         while True:
             token: IdToken = await read_token()
             self._spawn(self.present_token(token))
-
-    async def run_ticks(self, period_s: float = 1.0) -> None:
-        while True:
-            await self._tick()
-            await self.clock.sleep(period_s)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -291,158 +281,6 @@ class Station:
             await self._stop(evse_id, reason, id_tag)
             self.publish_status()
 
-    # ---- periodic work -----------------------------------------------------------------------
-
-    async def _tick(self) -> None:
-        now = self.clock.monotonic()
-        self._offline_fallback(now)
-        for evse_id, s in self.sessions.items():
-            await self._poll_meter(evse_id)
-            self._check_overcurrent(evse_id, s, now)
-            self._maybe_test_rcm(evse_id, s, now)
-            async with self._lock:
-                if s.pending is not None and s.tx is None and now >= s.pending.deadline:
-                    log.info("EVSE %s: no cable within ConnectionTimeOut; authorisation dropped", evse_id)
-                    s.pending = None
-                if s.tx is not None and s.meter is not None:
-                    self._sample(s.tx, s, now)
-                    cap = s.tx.invalid_energy_cap_wh
-                    if cap is not None and s.meter.energy_import_wh >= cap:
-                        s.tx.invalid_energy_cap_wh = None
-                        self._apply_invalid(evse_id)
-        async with self._lock:
-            self._clock_aligned()
-            self.publish_status()
-
-    def _clock_aligned(self) -> None:
-        """ClockAlignedDataInterval: readings at evenly spaced times of day from midnight UTC."""
-        interval = self.settings.get_int("ClockAlignedDataInterval")
-        if interval <= 0:
-            self._aligned_slot = None
-            return
-        wall = self.clock.now()
-        midnight = wall.replace(hour=0, minute=0, second=0, microsecond=0)
-        slot = int((wall - midnight).total_seconds() // interval)
-        previous, self._aligned_slot = self._aligned_slot, slot
-        if previous is None or previous == slot:
-            return
-        boundary = iso_utc(midnight + timedelta(seconds=slot * interval))
-        for s in self.sessions.values():
-            if s.tx is None or s.meter is None:
-                continue
-            samples = samples_for(s.meter, self.settings.get_list("MeterValuesAlignedData"), "Sample.Clock")
-            self.transactions.sample(s.tx, s.meter.energy_import_wh, boundary, samples or None)
-            stop_samples = samples_for(s.meter, self.settings.get_list("StopTxnAlignedData"), "Sample.Clock")
-            if stop_samples and len(s.tx.aligned) < MAX_ALIGNED_IN_STOP:
-                s.tx.aligned.append({"timestamp": boundary, "samples": stop_samples})
-
-    def _maybe_test_rcm(self, evse_id: int, s: Session, now: float) -> None:
-        """The RCM self-test runs after every session (once the EV is gone) and at least every
-        rcm_self_test_interval_h, always on an idle EVSE."""
-        ctl = self.evses[evse_id]
-        if ctl.devices.rcm is None or s.rcm_testing:
-            return
-        periodic = now - s.rcm_tested_at >= self.safety.rcm_self_test_interval_h * 3600
-        idle = s.tx is None and s.pending is None and not ctl.plugged
-        if idle and (s.rcm_test_due or periodic):
-            s.rcm_testing = True
-            self._spawn(self._test_rcm(evse_id, s))
-
-    async def _test_rcm(self, evse_id: int, s: Session) -> None:
-        ctl = self.evses[evse_id]
-        rcm = ctl.devices.rcm
-        assert rcm is not None
-        ctl.suspend_rcm_monitoring(True)
-        try:
-            passed = await rcm.self_test()
-        finally:
-            rcm.reset()
-            ctl.suspend_rcm_monitoring(False)
-            s.rcm_testing = False
-            s.rcm_test_due = False
-            s.rcm_tested_at = self.clock.monotonic()
-        if passed:
-            log.info("EVSE %s: RCM self-test passed", evse_id)
-        else:
-            log.error("EVSE %s: RCM self-test FAILED: out of service until a technician clears it", evse_id)
-            ctl.latch_fault(FaultKind.RCM_SELF_TEST)
-
-    def set_limit(self, evse_id: int, source: str, limit_a: float | None) -> None:
-        """A current limit from one source; the EVSE offers the least of all sources' limits."""
-        self._limits[evse_id][source] = limit_a
-        values = [v for v in self._limits[evse_id].values() if v is not None]
-        self.evses[evse_id].set_limit_a(min(values) if values else None)
-
-    def _offline_fallback(self, now: float) -> None:
-        """Once the CSMS has been gone for offline_after_s, no EVSE offers more than the offline
-        limit, so a site limit the CSMS manages is not exceeded unnoticed."""
-        if self._link.get().online:
-            self._offline_since = None
-        elif self._offline_since is None:
-            self._offline_since = now
-        limit = self.safety.offline_current_limit_a
-        active = (limit is not None and self._offline_since is not None
-                  and now - self._offline_since >= self.safety.offline_after_s)
-        for evse_id in self.evses:
-            if self._limits[evse_id].get("offline") != (limit if active else None):
-                log.info("EVSE %s: offline current limit %s", evse_id, f"{limit} A" if active else "lifted")
-                self.set_limit(evse_id, "offline", limit if active else None)
-
-    def _check_overcurrent(self, evse_id: int, s: Session, now: float) -> None:
-        """The EV may not draw more than (signalled + 0.5 A) x 1.1 for longer than the allowed
-        time; the reference is the current the PWM signals now, not a new target."""
-        snap = self.evses[evse_id].snapshot()
-        if not (snap.contactor_closed and snap.pilot.pwm_on and s.meter and s.meter.current_a):
-            s.over_since = None
-            return
-        allowed = (current_for_duty(snap.pilot.duty_percent) + 0.5) * 1.1
-        if max(s.meter.current_a) <= allowed:
-            s.over_since = None
-        elif s.over_since is None:
-            s.over_since = now
-        elif now - s.over_since > self.safety.overcurrent_time_s:
-            log.error("EVSE %s: EV draws %.1f A where %.1f A is allowed", evse_id, max(s.meter.current_a), allowed)
-            self.evses[evse_id].set_external_fault(FaultKind.OVERCURRENT, True)
-            s.over_since = None
-
-    async def _poll_meter(self, evse_id: int) -> None:
-        s, ctl = self.sessions[evse_id], self.evses[evse_id]
-        try:
-            s.meter = await self._meters[evse_id].read()
-        except MeterError as exc:
-            s.meter_failures += 1
-            if s.meter_failures == METER_FAILURES_FOR_LOSS:
-                log.error("EVSE %s: meter lost (%s)", evse_id, exc)
-                if self.safety.open_on_meter_loss:
-                    ctl.set_external_fault(FaultKind.METER_LOSS, True)
-            return
-        if s.meter_failures >= METER_FAILURES_FOR_LOSS:
-            log.info("EVSE %s: meter answers again", evse_id)
-        s.meter_failures = 0
-        ctl.set_external_fault(FaultKind.METER_LOSS, False)
-
-    def _sample(self, tx: ActiveTransaction, s: Session, now: float) -> None:
-        assert s.meter is not None
-        interval = self.settings.get_int("MeterValueSampleInterval")
-        due = interval > 0 and now - tx.last_sample_mono >= interval
-        persist_due = now - s.last_persist_mono >= METER_PERSIST_INTERVAL_S
-        if not (due or persist_due):
-            return
-        samples = None
-        if due:
-            offered = self.evses[tx.evse_id].snapshot().offered_current_a
-            samples = samples_for(s.meter, self.settings.get_list("MeterValuesSampledData"), "Sample.Periodic", offered)
-            # Keep the cadence anchored to the transaction start, not to when the tick ran.
-            tx.last_sample_mono = max(tx.last_sample_mono + interval, now - interval)
-        s.last_persist_mono = now
-        self.transactions.sample(tx, s.meter.energy_import_wh, iso_utc(self.clock.now()), samples)
-
-    async def _try_read(self, evse_id: int) -> MeterReading | None:
-        try:
-            return await self._meters[evse_id].read()
-        except MeterError:
-            return None
-
     # ---- status ------------------------------------------------------------------------------
 
     def status_of(self, evse_id: int) -> tuple[ConnectorStatus, StatusError | None]:
@@ -497,102 +335,3 @@ class Station:
         length, oldest = self.store.outbox_stats()
         return {"evses": evses, "ocpp": self._link.get().connection_state(),
                 "outbox": {"length": length, "oldest": oldest}}
-
-    # ---- commands (from the CSMS or a technician) ----------------------------------------------
-
-    def remote_start(self, id_tag: str, connector_id: int | None) -> bool:
-        if connector_id and connector_id not in self.evses:
-            return False
-        evse_id = self._choose_evse(connector_id or None)
-        if evse_id is None:
-            return False
-        self._spawn(self._remote_start(evse_id, id_tag))
-        return True
-
-    async def _remote_start(self, evse_id: int, id_tag: str) -> None:
-        if self.settings.get_bool("AuthorizeRemoteTxRequests"):
-            decision = await self.authorizer.authorize(id_tag, self._link.get())
-        else:
-            decision = AuthDecision("Accepted", source="csms")
-        await self._accept(evse_id, id_tag, decision)
-
-    def find_transaction(self, csms_id: int) -> int | None:
-        for evse_id, s in self.sessions.items():
-            if s.tx is None:
-                continue
-            record = self.store.transaction(s.tx.local_id)
-            if record is not None and record.csms_id == csms_id:
-                return evse_id
-        return None
-
-    def remote_stop(self, csms_id: int) -> bool:
-        evse_id = self.find_transaction(csms_id)
-        if evse_id is None:
-            return False
-        self._spawn(self._locked_stop(evse_id, "Remote"))
-        return True
-
-    async def unlock(self, connector_id: int) -> str:
-        ctl = self.evses.get(connector_id)
-        if ctl is None or ctl.tethered or ctl.devices.lock is None:
-            return "NotSupported"
-        async with self._lock:
-            if self.sessions[connector_id].tx is not None:
-                await self._stop(connector_id, "UnlockCommand")
-            ctl.request_unlock()
-            self.publish_status()
-        lock = ctl.devices.lock
-        for _ in range(200):
-            if not lock.commanded_locked and lock.feedback_locked() in (False, None):
-                return "Unlocked"
-            await self.clock.sleep(0.01)
-        return "UnlockFailed"
-
-    def change_availability(self, connector_id: int, operative: bool) -> str:
-        if connector_id == 0:
-            targets = list(self.evses)
-        elif connector_id in self.evses:
-            targets = [connector_id]
-        else:
-            return "Rejected"
-        scheduled = False
-        for evse_id in targets:
-            s = self.sessions[evse_id]
-            if not operative and s.tx is not None:
-                s.unavailable_scheduled = True
-                scheduled = True
-                continue
-            s.unavailable_scheduled = False
-            self._set_available(evse_id, operative)
-        self.publish_status()
-        return "Scheduled" if scheduled else "Accepted"
-
-    def _set_available(self, evse_id: int, available: bool) -> None:
-        self.evses[evse_id].set_available(available)
-        self.store.save_availability(evse_id, available)
-        if not available:
-            self.sessions[evse_id].pending = None
-
-    async def reset(self, hard: bool) -> None:
-        reason = "HardReset" if hard else "SoftReset"
-        async with self._lock:
-            for evse_id, s in self.sessions.items():
-                if s.tx is not None:
-                    await self._stop(evse_id, reason)
-            self.publish_status()
-        await self._drain_outbox(RESET_DRAIN_S)
-        self._request_restart(reason)
-
-    async def _drain_outbox(self, limit_s: float) -> None:
-        """OCPP 1.6 §5.14: the StopTransaction of a reset is sent before the reset; only what the
-        CSMS has not acknowledged in time stays queued for after the restart. Restarting while
-        the message is in flight would send it a second time."""
-        deadline = self.clock.monotonic() + limit_s
-        while self.clock.monotonic() < deadline:
-            if not self._link.get().online or self.store.outbox_stats()[0] == 0:
-                return
-            await self.clock.sleep(0.05)
-
-    def clear_cache(self) -> bool:
-        self.authorizer.clear_cache()
-        return True

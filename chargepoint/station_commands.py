@@ -1,0 +1,115 @@
+"""What the CSMS (or a technician) can ask of the station: remote start and stop, unlock,
+availability, reset, cache. Each decides at once what can be answered and leaves the slow part
+(authorisation, stopping a transaction) to a task. Mixed into Station."""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from chargepoint.link import AuthDecision
+
+if TYPE_CHECKING:
+    from chargepoint.station import Station
+
+log = logging.getLogger("chargepoint.station")
+
+RESET_DRAIN_S = 30.0  # how long a reset waits for the CSMS to acknowledge queued messages
+
+
+class StationCommands:
+    def remote_start(self: Station, id_tag: str, connector_id: int | None) -> bool:
+        if connector_id and connector_id not in self.evses:
+            return False
+        evse_id = self._choose_evse(connector_id or None)
+        if evse_id is None:
+            return False
+        self._spawn(self._remote_start(evse_id, id_tag))
+        return True
+
+    async def _remote_start(self: Station, evse_id: int, id_tag: str) -> None:
+        if self.settings.get_bool("AuthorizeRemoteTxRequests"):
+            decision = await self.authorizer.authorize(id_tag, self._link.get())
+        else:
+            decision = AuthDecision("Accepted", source="csms")
+        await self._accept(evse_id, id_tag, decision)
+
+    def find_transaction(self: Station, csms_id: int) -> int | None:
+        for evse_id, s in self.sessions.items():
+            if s.tx is None:
+                continue
+            record = self.store.transaction(s.tx.local_id)
+            if record is not None and record.csms_id == csms_id:
+                return evse_id
+        return None
+
+    def remote_stop(self: Station, csms_id: int) -> bool:
+        evse_id = self.find_transaction(csms_id)
+        if evse_id is None:
+            return False
+        self._spawn(self._locked_stop(evse_id, "Remote"))
+        return True
+
+    async def unlock(self: Station, connector_id: int) -> str:
+        ctl = self.evses.get(connector_id)
+        if ctl is None or ctl.tethered or ctl.devices.lock is None:
+            return "NotSupported"
+        async with self._lock:
+            if self.sessions[connector_id].tx is not None:
+                await self._stop(connector_id, "UnlockCommand")
+            ctl.request_unlock()
+            self.publish_status()
+        lock = ctl.devices.lock
+        for _ in range(200):
+            if not lock.commanded_locked and lock.feedback_locked() in (False, None):
+                return "Unlocked"
+            await self.clock.sleep(0.01)
+        return "UnlockFailed"
+
+    def change_availability(self: Station, connector_id: int, operative: bool) -> str:
+        if connector_id == 0:
+            targets = list(self.evses)
+        elif connector_id in self.evses:
+            targets = [connector_id]
+        else:
+            return "Rejected"
+        scheduled = False
+        for evse_id in targets:
+            s = self.sessions[evse_id]
+            if not operative and s.tx is not None:
+                s.unavailable_scheduled = True
+                scheduled = True
+                continue
+            s.unavailable_scheduled = False
+            self._set_available(evse_id, operative)
+        self.publish_status()
+        return "Scheduled" if scheduled else "Accepted"
+
+    def _set_available(self: Station, evse_id: int, available: bool) -> None:
+        self.evses[evse_id].set_available(available)
+        self.store.save_availability(evse_id, available)
+        if not available:
+            self.sessions[evse_id].pending = None
+
+    async def reset(self: Station, hard: bool) -> None:
+        reason = "HardReset" if hard else "SoftReset"
+        async with self._lock:
+            for evse_id, s in self.sessions.items():
+                if s.tx is not None:
+                    await self._stop(evse_id, reason)
+            self.publish_status()
+        await self._drain_outbox(RESET_DRAIN_S)
+        self._request_restart(reason)
+
+    def clear_cache(self: Station) -> bool:
+        self.authorizer.clear_cache()
+        return True
+
+    async def _drain_outbox(self: Station, limit_s: float) -> None:
+        """OCPP 1.6 §5.14: the StopTransaction of a reset is sent before the reset; only what the
+        CSMS has not acknowledged in time stays queued for after the restart. Restarting while
+        the message is in flight would send it a second time."""
+        deadline = self.clock.monotonic() + limit_s
+        while self.clock.monotonic() < deadline:
+            if not self._link.get().online or self.store.outbox_stats()[0] == 0:
+                return
+            await self.clock.sleep(0.05)
