@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
 from e2e_harness import TAGS, E2E, ChargePointProcess, check_timestamps, write_config  # noqa: E402
 
 from csms import TestCsms  # noqa: E402  (tests/ is put on sys.path by e2e_harness)

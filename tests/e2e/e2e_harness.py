@@ -235,10 +235,26 @@ class E2E:
     async def boot(self) -> None:
         """Start the controller and wait until it is accepted and reported Available."""
         await self.cp.start()
-        await self.csms.wait_connected(timeout=WAIT)
-        await self.csms.wait_for("BootNotification", timeout=WAIT)
+        await self.unless_exited(self.csms.wait_connected(timeout=WAIT), "the controller to connect")
+        await self.unless_exited(self.csms.wait_for("BootNotification", timeout=WAIT), "BootNotification")
         await self.wait_status(0, "Available")
         await self.wait_status(1, "Available")
+
+    async def unless_exited(self, awaitable: Awaitable[Any], what: str) -> Any:
+        """Await `awaitable`, but fail at once (with the log) if the controller process exits."""
+        assert self.cp.proc is not None, "controller not started"
+        waiting = asyncio.ensure_future(awaitable)
+        exited = asyncio.ensure_future(self.cp.proc.wait())
+        try:
+            await asyncio.wait({waiting, exited}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            exited.cancel()
+        if waiting.done():
+            return waiting.result()
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
+        raise AssertionError(f"the controller exited with status {self.cp.proc.returncode} while waiting "
+                             f"for {what}:\n{self.cp.log()[-4000:]}")
 
     async def change_configuration(self, key: str, value: str) -> str:
         from ocpp.v16 import call

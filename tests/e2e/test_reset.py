@@ -51,7 +51,7 @@ async def test_reset_during_transaction(ready: E2E, kind: str, reason: str) -> N
 
 @pytest.mark.parametrize("kind", ["Soft", "Hard"])
 async def test_reset_when_idle(ready: E2E, kind: str) -> None:
-    e2e, csms = ready, ready.csms
+    e2e = ready
     mark = await _reset_and_wait_for_reboot(e2e, kind)
     assert "StopTransaction" not in e2e.actions(mark)
     assert e2e.actions(mark)[0] == "BootNotification"
