@@ -33,14 +33,37 @@ def _load(path: str) -> object:
         raise SystemExit(2) from None
 
 
+SCALED_ORIGIN_ENV = "BORNE_SCALED_CLOCK_ORIGIN"
+
+
+def _scaled_clock(factor: float) -> object:
+    """A fast-forward clock that continues across the re-exec of a reset (timestamps never go
+    back); the origin travels in the environment."""
+    from datetime import datetime
+
+    from hal.clock import ScaledClock
+
+    origin = None
+    saved = os.environ.get(SCALED_ORIGIN_ENV, "")
+    mono, _, wall = saved.partition(",")
+    if mono and wall:
+        try:
+            origin = (float(mono), datetime.fromisoformat(wall))
+        except ValueError:
+            origin = None
+    clock = ScaledClock(factor, origin)
+    os.environ[SCALED_ORIGIN_ENV] = f"{clock.origin[0]!r},{clock.origin[1].isoformat()}"
+    return clock
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from chargepoint.app import build_controller, install_signal_handlers, run_controller
     from chargepoint.store import StoreError
-    from hal.clock import ScaledClock, SystemClock
+    from hal.clock import SystemClock
 
     config = _load(args.config)
     _setup_logging(config.logging.level)  # type: ignore[attr-defined]
-    clock = ScaledClock(args.time_scale) if args.time_scale != 1.0 else SystemClock()
+    clock = _scaled_clock(args.time_scale) if args.time_scale != 1.0 else SystemClock()
 
     async def main() -> str | None:
         stop = asyncio.Event()

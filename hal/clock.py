@@ -34,12 +34,17 @@ class SystemClock:
 class ScaledClock:
     """Real time running `factor` times faster: the simulated board's fast-forward."""
 
-    def __init__(self, factor: float) -> None:
+    def __init__(self, factor: float, origin: tuple[float, datetime] | None = None) -> None:
+        """`origin` (real monotonic time, wall time at that instant) continues an earlier scaled
+        clock, e.g. across a process restart: CLOCK_MONOTONIC is system-wide."""
         if factor <= 0:
             raise ValueError("time scale must be positive")
         self.factor = factor
-        self._mono0 = time.monotonic()
-        self._wall0 = datetime.now(timezone.utc)
+        self._mono0, self._wall0 = origin or (time.monotonic(), datetime.now(timezone.utc))
+
+    @property
+    def origin(self) -> tuple[float, datetime]:
+        return self._mono0, self._wall0
 
     def monotonic(self) -> float:
         return self._mono0 + (time.monotonic() - self._mono0) * self.factor

@@ -401,3 +401,16 @@ async def test_over_temperature_input_stops_energy_while_active(rig: Rig) -> Non
     rig.sim.clear_fault(1, "over-temperature")
     await rig.run(1, step=0.02)
     assert rig.c.controllers[1].snapshot().contactor_closed
+
+
+def test_scaled_clock_continues_from_a_given_origin() -> None:
+    import time as _time
+    from datetime import datetime, timezone
+
+    from hal.clock import ScaledClock
+
+    first = ScaledClock(10.0, (_time.monotonic() - 5.0, datetime(2026, 1, 1, tzinfo=timezone.utc)))
+    again = ScaledClock(10.0, first.origin)
+    # 5 real seconds since the origin at x10: both read ~50 s after it, and agree.
+    assert 49.0 < (again.now() - datetime(2026, 1, 1, tzinfo=timezone.utc)).total_seconds() < 60.0
+    assert abs((again.now() - first.now()).total_seconds()) < 1.0
