@@ -55,7 +55,7 @@ class UnknownBoardKind(ValueError):
     pass
 
 
-BOARD_KINDS = ("sim",)
+BOARD_KINDS = ("sim", "pi")
 
 
 def build_board(config: Config, clock: Clock) -> Board:

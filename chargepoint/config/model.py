@@ -97,3 +97,112 @@ class Config:
     sim: SimConfig | None = None
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
+    hardware: BoardHardware | None = None  # real boards only
+
+
+# ---- hardware of a real board ([board] kind = "pi") -------------------------------------------
+# GPIO numbers are BCM numbers; levels say which electrical level means "on"/"closed"/"locked".
+
+
+@dataclass(frozen=True)
+class ContactorConfig:
+    pin: int
+    active_high: bool = True
+    feedback_pin: int | None = None  # mirror contact
+    feedback_closed_high: bool = False  # a mirror (NC) contact reads high while the main contacts are open
+
+
+@dataclass(frozen=True)
+class PilotConfig:
+    divider_gain: float  # CP volts = ADC volts x gain + offset
+    divider_offset_v: float
+    pwm_chip: int = 0
+    pwm_channel: int = 0
+    state_f_pin: int | None = None  # GPIO switching the pilot to -12 V, where the board has one
+    adc_bus: int = 1
+    adc_address: int = 0x48
+    high_channel: int = 0  # peak of the high half
+    low_channel: int | None = 1  # peak of the low half (diode check); None: same channel
+
+
+@dataclass(frozen=True)
+class ProximityConfig:
+    adc_channel: int
+    pull_up_ohm: float
+    supply_v: float = 3.3
+
+
+@dataclass(frozen=True)
+class RcmConfig:
+    fault_pin: int
+    test_pin: int | None = None
+    fault_active_high: bool = True
+
+
+@dataclass(frozen=True)
+class LockConfig:
+    lock_pin: int
+    unlock_pin: int | None = None  # None: a single solenoid output held while locked
+    feedback_pin: int | None = None
+    feedback_locked_high: bool = True
+    pulse_s: float = 0.3
+    timeout_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class MeterConfig:
+    driver: str  # "modbus-rtu" | "modbus-tcp"
+    model: str  # a known model or "custom"
+    bus: str  # name of a [[modbus_bus]]
+    device_id: int = 1
+    registers: dict[str, dict[str, object]] | None = None  # model = "custom" only
+
+
+@dataclass(frozen=True)
+class EvseHardware:
+    contactor: ContactorConfig
+    pilot: PilotConfig
+    meter: MeterConfig
+    proximity: ProximityConfig | None = None
+    rcm: RcmConfig | None = None
+    lock: LockConfig | None = None
+    over_temperature_pin: int | None = None
+    over_temperature_active_high: bool = True
+
+
+@dataclass(frozen=True)
+class ModbusBusConfig:
+    name: str
+    port: str | None = None  # serial device (RTU) ...
+    host: str | None = None  # ... or TCP host
+    tcp_port: int = 502
+    baudrate: int = 9600
+    parity: str = "N"
+    stopbits: int = 1
+    timeout_s: float = 0.5
+
+
+@dataclass(frozen=True)
+class ReaderConfig:
+    driver: str  # "pn532" | "rdm6300" | "line"
+    port: str
+    baudrate: int | None = None  # the driver's default when None
+    evse: int | None = None  # a reader per EVSE names its EVSE
+
+
+@dataclass(frozen=True)
+class IndicatorConfig:
+    red_pin: int
+    green_pin: int
+    blue_pin: int | None = None
+
+
+@dataclass(frozen=True)
+class BoardHardware:
+    """Everything a real board needs beyond the per-EVSE devices."""
+
+    evses: dict[int, EvseHardware]
+    modbus_buses: tuple[ModbusBusConfig, ...] = ()
+    reader: ReaderConfig | None = None
+    indicator: IndicatorConfig | None = None
+    heartbeat_pin: int | None = None

@@ -20,10 +20,17 @@ from chargepoint.config.model import (
     SimConfig,
     StorageConfig,
 )
+from chargepoint.config.hardware_schema import (
+    EVSE_HARDWARE_TABLES,
+    TOP_HARDWARE_TABLES,
+    board_hardware,
+    evse_hardware,
+)
 from chargepoint.config.validation import Checker, Section, describe, quote
 from hal.board import BOARD_KINDS
 
-TABLES = ("chargepoint", "ocpp", "board", "storage", "evse", "auth", "sim", "logging", "safety")
+TABLES = ("chargepoint", "ocpp", "board", "storage", "evse", "auth", "sim", "logging", "safety",
+          *TOP_HARDWARE_TABLES)
 CHARGEPOINT_KEYS = ("id", "vendor", "model", "serial_number", "firmware_version")
 OCPP_KEYS = (
     "version",
@@ -39,7 +46,8 @@ OCPP_KEYS = (
 )
 BOARD_KEYS = ("kind", "control_period_ms")
 STORAGE_KEYS = ("path", "admin_socket")
-EVSE_KEYS = ("id", "max_current_a", "phases", "nominal_voltage_v", "ventilation", "connector")
+EVSE_KEYS = ("id", "max_current_a", "phases", "nominal_voltage_v", "ventilation", "connector",
+             *EVSE_HARDWARE_TABLES)
 CONNECTOR_KEYS = ("id", "type")
 AUTH_KEYS = ("whitelist", "whitelist_always")
 SIM_KEYS = ("control_socket",)
@@ -117,14 +125,16 @@ def build_config(checker: Checker, document: dict[str, Any], source: Path) -> Co
     ocpp = _ocpp(root)
     board = _board(root)
     storage = _storage(root)
-    evses = _evses(root)
+    evse_hardware_by_id: dict[int, Any] = {}
+    evses = _evses(root, board.kind, evse_hardware_by_id)
+    hardware = board_hardware(root, board.kind, evse_hardware_by_id)
     auth = _auth(root)
     sim = _sim(root, board.kind)
     logging = _logging(root)
     safety = _safety(root)
     if checker.issues:
         return None
-    return Config(source, chargepoint, ocpp, board, storage, evses, auth, sim, logging, safety)
+    return Config(source, chargepoint, ocpp, board, storage, evses, auth, sim, logging, safety, hardware)
 
 
 def _chargepoint(root: Section) -> ChargePointConfig:
@@ -240,7 +250,7 @@ def _storage(root: Section) -> StorageConfig:
     return _build(StorageConfig, path=path, admin_socket=admin)
 
 
-def _evses(root: Section) -> tuple[EvseConfig, ...]:
+def _evses(root: Section, board_kind: str | None, hardware: dict[int, Any]) -> tuple[EvseConfig, ...]:
     fix = "at least one [[evse]] table with id, max_current_a, phases and one [[evse.connector]]"
     sections = root.tables("evse", EVSE_KEYS, fix=fix)
     if sections is None:
@@ -249,6 +259,8 @@ def _evses(root: Section) -> tuple[EvseConfig, ...]:
         return ()
     if not sections:
         root.fail("evse", "the array of EVSEs is empty", fix)
+    for number, s in enumerate(sections, start=1):
+        hardware[number] = evse_hardware(s, board_kind)
     return tuple(_evse(s, number) for number, s in enumerate(sections, start=1))
 
 
