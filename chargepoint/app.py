@@ -81,10 +81,11 @@ class Controller:
             ctl.devices.pilot.set_constant_high()
 
 
-def build_controller(config: Config, clock: Clock) -> Controller:
+def build_controller(config: Config, clock: Clock, board: Board | None = None) -> Controller:
+    """`board` replaces the one the configuration names (tests wire real drivers to fakes)."""
     # The board and the EVSE controllers come first: building a controller sets its outputs safe,
     # before anything slower (the database) can delay it.
-    board = build_board(config, clock)
+    board = board or build_board(config, clock)
     controllers = {
         e.id: EvseController(e.id, board.evses[e.id], e.max_current_a,
                              tethered=e.connectors[0].type == "Type2Cable", ventilation_available=e.ventilation)

@@ -63,6 +63,10 @@ def build_board(config: Config, clock: Clock) -> Board:
         from drivers.sim.board import build_sim_board
 
         return build_sim_board(config, clock)
+    if config.board.kind == "pi":
+        from drivers.pi.board import build_pi_board
+
+        return build_pi_board(config, clock)
     raise UnknownBoardKind(f"unknown board kind {config.board.kind!r}; known: {', '.join(BOARD_KINDS)}")
 
 
@@ -73,4 +77,8 @@ def safe_state(config: Config) -> dict[str, Any]:
         from drivers.sim.board import sim_safe_state
 
         return sim_safe_state(config)
+    if config.board.kind == "pi":
+        from drivers.pi.board import pi_safe_state
+
+        return pi_safe_state(config)
     raise UnknownBoardKind(f"unknown board kind {config.board.kind!r}; known: {', '.join(BOARD_KINDS)}")

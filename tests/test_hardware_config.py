@@ -14,7 +14,7 @@ def test_the_shipped_pi_example_passes() -> None:
     assert hw is not None and config.board.kind == "pi"
     evse = hw.evses[1]
     assert evse.contactor.pin == 17 and evse.contactor.feedback_pin == 27
-    assert evse.pilot.adc_address == 0x48 and evse.pilot.divider_gain == 4.0
+    assert evse.pilot.adc_address == 0x48 and evse.pilot.divider_gain == 6.6 and evse.pilot.low_channel == 1
     assert evse.meter.model == "sdm630" and evse.meter.bus == "rs485"
     assert hw.modbus_buses[0].port == "/dev/ttyAMA1"
     assert hw.reader.driver == "pn532" and hw.heartbeat_pin == 26
@@ -42,14 +42,16 @@ def test_hardware_tables_are_refused_on_the_simulator(tmp_path: Path) -> None:
     assert {"evse[0].contactor", "reader", "modbus_bus"} <= keys
 
 
-def test_custom_meter_map_is_read(tmp_path: Path) -> None:
-    text = EXAMPLE.read_text().replace('model = "sdm630"', 'model = "custom"') + (
-        "\n[evse.meter.registers.energy_import_wh]\nfunction = 4\naddress = 0x0156\ntype = \"float32\"\nscale = 1000.0\n")
-    # The register table must follow [evse.meter]: move it right after that table.
-    text = text.replace("[evse.over_temperature]", "[evse.meter.registers.energy_import_wh]\nfunction = 4\n"
-                        "address = 0x0156\ntype = \"float32\"\nscale = 1000.0\n\n[evse.over_temperature]", 1)
-    text = text[: text.rindex("\n[evse.meter.registers.energy_import_wh]")]
+def test_custom_meter_map_is_read_and_checked_by_the_driver_rules(tmp_path: Path) -> None:
+    registers = (
+        "[evse.meter.registers.energy_import_wh]\nfunction = 4\naddress = 0x0048\ntype = \"float32\"\nscale = 1000.0\n\n"
+        "[evse.meter.registers.power_w]\nfunction = 4\naddress = 0x0034\ntype = \"float32\"\n\n")
+    text = EXAMPLE.read_text().replace('model = "sdm630"', 'model = "custom"')
+    text = text.replace("[evse.over_temperature]", registers + "[evse.over_temperature]", 1)
     config = load_config(_write(tmp_path, text))
     regs = config.hardware.evses[1].meter.registers
-    assert regs["energy_import_wh"] == {"function": 4, "address": 0x0156, "type": "float32",
-                                        "word_order": "big", "scale": 1000.0}
+    assert regs["energy_import_wh"]["address"] == 0x48 and regs["power_w"]["type"] == "float32"
+    bad = text.replace('type = "float32"\nscale', 'type = "foat32"\nscale', 1)
+    issues = check_config(_write(tmp_path, bad))
+    assert [i.key for i in issues] == ["evse[0].meter.registers.energy_import_wh.type"]
+    assert issues[0].line == bad.splitlines().index('type = "foat32"') + 1

@@ -25,10 +25,6 @@ TOP_HARDWARE_TABLES = ("modbus_bus", "reader", "indicator", "heartbeat")
 METER_MODELS = ("sdm630", "sdm120", "sdm72d-m-v2", "abb-b23", "em340", "wm3m4", "custom")
 METER_DRIVERS = ("modbus-rtu", "modbus-tcp")
 READER_DRIVERS = ("pn532", "rdm6300", "line")
-REGISTER_QUANTITIES = ("energy_import_wh", "power_w", "voltage_l1_v", "voltage_l2_v", "voltage_l3_v",
-                       "current_l1_a", "current_l2_a", "current_l3_a")
-REGISTER_KEYS = ("function", "address", "type", "word_order", "scale")
-REGISTER_TYPES = ("int16", "uint16", "int32", "uint32", "float32", "int64", "uint64")
 
 _PIN = "a BCM GPIO number from 0 to 27"
 _LEVEL = "true (high = active) or false (low = active)"
@@ -70,7 +66,8 @@ def evse_hardware(s: Section, board_kind: str | None) -> EvseHardware | None:
         adc_bus=p.integer("adc_bus", default=1, low=0, high=20, fix="the I2C bus number (/dev/i2c-N)"),
         adc_address=p.integer("adc_address", default=0x48, low=0x48, high=0x4B, fix="0x48 to 0x4B (ADS1115)"),
         high_channel=p.integer("high_channel", default=0, low=0, high=3, fix="ADC channel 0 to 3"),
-        low_channel=p.integer("low_channel", default=1, low=0, high=3, fix="ADC channel 0 to 3"),
+        low_channel=p.integer("low_channel", default=None, low=0, high=3,
+                              fix="ADC channel 0 to 3 for the low half; leave out for one sample-and-hold channel"),
     )
     proximity = rcm = lock = None
     if "proximity" in s.data:
@@ -104,25 +101,25 @@ def _meter(s: Section) -> MeterConfig:
                 fix='a [evse.meter] table with driver, model and bus, e.g. driver = "modbus-rtu"')
     model = m.choice("model", METER_MODELS, fix=f"one of {', '.join(METER_MODELS)}")
     registers = None
+    raw = m.data.get("registers")
     if model == "custom":
-        regs = m.table("registers", REGISTER_QUANTITIES, required=True,
-                       fix="a [evse.meter.registers.energy_import_wh] table (and the other quantities) for a custom map")
-        registers = {}
-        for quantity in REGISTER_QUANTITIES:
-            if quantity not in regs.data:
-                continue
-            q = regs.table(quantity, REGISTER_KEYS, required=False)
-            registers[quantity] = {
-                "function": q.integer("function", default=3, low=3, high=4, fix="3 (holding) or 4 (input registers)"),
-                "address": q.integer("address", low=0, high=65535, fix="a register address from 0 to 65535"),
-                "type": q.choice("type", REGISTER_TYPES, fix=f"one of {', '.join(REGISTER_TYPES)}"),
-                "word_order": q.choice("word_order", ("big", "little"), default="big", fix='"big" or "little"'),
-                "scale": q.number("scale", default=1.0, fix="the factor to the unit in the name (Wh, W, V, A)"),
-            }
-        if "energy_import_wh" not in registers and regs.present:
-            regs.fail("energy_import_wh", "missing", "a custom map needs at least energy_import_wh")
-    elif "registers" in m.data:
-        m.fail("registers", "register tables belong to model = \"custom\"", "remove them or set model = \"custom\"")
+        if not isinstance(raw, dict):
+            m.fail("registers", "a custom meter needs its register map",
+                   "[evse.meter.registers.energy_import_wh] and [evse.meter.registers.power_w] tables "
+                   "(function, address, type, word_order, scale); see docs/meters.md")
+        else:
+            # The meter driver's own validation, so config check and the driver never disagree.
+            from drivers.meter.registers import RegisterMapError, custom_map
+
+            try:
+                custom_map(raw, field_prefix="registers")
+            except RegisterMapError as exc:
+                where, _, why = str(exc).partition(": ")
+                m.fail(tuple(where.split(".")), why or str(exc), "see the custom map format in docs/meters.md")
+            else:
+                registers = raw
+    elif raw is not None:
+        m.fail("registers", 'register tables belong to model = "custom"', 'remove them or set model = "custom"')
     return MeterConfig(
         driver=m.choice("driver", METER_DRIVERS, fix=f"one of {', '.join(METER_DRIVERS)}"),
         model=model, bus=m.string("bus", fix="the name of a [[modbus_bus]]"),

@@ -122,7 +122,7 @@ class PilotConfig:
     adc_bus: int = 1
     adc_address: int = 0x48
     high_channel: int = 0  # peak of the high half
-    low_channel: int | None = 1  # peak of the low half (diode check); None: same channel
+    low_channel: int | None = None  # peak of the low half (diode check); None: one sample-and-hold channel
 
 
 @dataclass(frozen=True)
