@@ -79,6 +79,14 @@ class StationSafety(RuleBasedStateMachine):
 
         self.loop.run_until_complete(go())
 
+    def command(self, call) -> None:
+        """A CSMS command, issued as the adapter does: from inside the running loop."""
+
+        async def go() -> None:
+            call()
+
+        self.loop.run_until_complete(go())
+
     def run_task(self, coro) -> None:
         """Run a policy coroutine while time goes on (it may wait on the clock)."""
 
@@ -141,7 +149,7 @@ class StationSafety(RuleBasedStateMachine):
 
     @rule(tag=st.sampled_from(TAGS), evse=st.one_of(st.none(), evse))
     def remote_start(self, tag: str, evse: int | None) -> None:
-        self.rig.c.station.remote_start(tag, None if evse is None else self.pick(evse))
+        self.command(lambda: self.rig.c.station.remote_start(tag, None if evse is None else self.pick(evse)))
 
     @rule(evse=evse)
     def remote_stop(self, evse: int) -> None:
@@ -149,11 +157,11 @@ class StationSafety(RuleBasedStateMachine):
         self.csms_acknowledges()
         tx = self.rig.c.station.sessions[evse].tx
         if tx is not None:
-            assert self.rig.c.station.remote_stop(1000 + tx.local_id)
+            self.command(lambda: self.rig.c.station.remote_stop(1000 + tx.local_id))
 
     @rule(evse=st.one_of(st.just(0), evse), operative=st.booleans())
     def availability(self, evse: int, operative: bool) -> None:
-        self.rig.c.station.change_availability(evse and self.pick(evse), operative)
+        self.command(lambda: self.rig.c.station.change_availability(evse and self.pick(evse), operative))
 
     @rule(online=st.booleans())
     def link(self, online: bool) -> None:
