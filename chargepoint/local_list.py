@@ -40,7 +40,7 @@ class LocalList:
         """Apply SendLocalList; the answer is an UpdateStatus (Accepted, Failed, VersionMismatch)."""
         if len(entries) > self._settings.get_int("SendLocalListMaxLength"):
             return "Failed"
-        if not full and version <= self._store.local_list_version():
+        if not full and version <= self.version():  # the version the CSMS was told
             return "VersionMismatch"
         upserts = [CachedAuth(e.id_tag, e.status, e.expiry, e.parent_id_tag) for e in entries if e.status]
         deletes = [] if full else [e.id_tag for e in entries if not e.status]

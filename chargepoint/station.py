@@ -130,7 +130,9 @@ class Station(PeriodicDuties, StationCommands):
             meter_wh, at = record.last_meter_wh, record.last_meter_at
             fresh = await self._try_read(record.evse_id)
             if fresh is not None and fresh.energy_import_wh >= meter_wh:
-                meter_wh, at = fresh.energy_import_wh, iso_utc(self.clock.now())
+                # A clock behind after the restart (no RTC before NTP) must not stamp the stop
+                # before what was already recorded.
+                meter_wh, at = fresh.energy_import_wh, max(iso_utc(self.clock.now()), at)
             log.warning("transaction %s was open at start: closing it (PowerLoss)", record.local_id)
             self.transactions.end(record.local_id, meter_wh, at, "PowerLoss", None, [])
 

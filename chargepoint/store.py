@@ -275,8 +275,10 @@ class Store:
         return int(row["attempts"]) if row else 0
 
     def outbox_stats(self) -> tuple[int, str | None]:
-        row = self._db.execute("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox").fetchone()
-        return int(row["n"]), row["oldest"]
+        """Queue length and the time of the message that goes next (the oldest in order)."""
+        n = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        head = self._db.execute("SELECT created_at FROM outbox ORDER BY seq LIMIT 1").fetchone()
+        return int(n), head["created_at"] if head else None
 
     # ---- authorisation cache ---------------------------------------------------------------
 

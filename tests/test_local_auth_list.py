@@ -176,3 +176,13 @@ def test_list_survives_a_restart(tmp_path: Path) -> None:
     ll = LocalList(store, Settings(core_keys(1, 300), store))
     assert ll.version() == 5 and ll.lookup("CARD").status == "Accepted"
     store.close()
+
+
+def test_after_a_differential_empties_the_list_any_newer_version_is_accepted(parts) -> None:
+    _, _, auth = parts
+    ll = auth.local_list
+    ll.update(10, True, [ListEntry("ONLY", "Accepted")])
+    assert ll.update(11, False, [ListEntry("ONLY", None)]) == "Accepted"
+    assert ll.version() == 0  # what GetLocalListVersion reports for an empty list
+    assert ll.update(1, False, [ListEntry("NEW", "Accepted")]) == "Accepted"
+    assert ll.version() == 1
