@@ -26,5 +26,8 @@ run: $(STAMP)
 check: $(STAMP)
 	$(BIN)/chargepoint config check firmware.toml
 
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
 clean:
 	rm -rf $(VENV) build *.egg-info
