@@ -359,6 +359,24 @@ def test_condition_fault_clears_and_charging_resumes(rig: Rig, kind: FaultKind) 
     assert rig.pilot.pwm_on
 
 
+def test_brief_pwm_pauses_do_not_hide_a_diode_fault(rig: Rig) -> None:
+    """The diode is checked on the PWM's low half: a step without PWM tells nothing about it, and
+    must not restart the check (a policy layer toggling authorisation would hide the fault)."""
+    rig.charging()
+    injected_at = rig.now
+    inject(rig, FaultKind.DIODE)
+    for _ in range(10):
+        rig.step()
+        rig.ctl.deauthorise()
+        rig.step()
+        rig.ctl.authorise()
+        if not rig.closed:
+            break
+    assert not rig.closed, "contactor still closed 200 ms after a diode fault"
+    assert FaultKind.DIODE in rig.ctl.faults
+    assert rig.now - injected_at <= BUDGET_S
+
+
 def test_diode_fault_lasts_until_unplug(rig: Rig) -> None:
     rig.charging()
     inject(rig, FaultKind.DIODE)
@@ -369,6 +387,13 @@ def test_diode_fault_lasts_until_unplug(rig: Rig) -> None:
     assert not rig.closed
     rig.sim.unplug(1)
     rig.until(lambda: not rig.ctl.faults, within=BUDGET_S)
+    # The next EV is checked afresh and charges.
+    rig.run(0.5)
+    rig.sim.plug(1)
+    rig.sim.set_ev_state(1, "C")
+    rig.until(lambda: rig.closed, within=0.2)
+    rig.run(0.5)
+    assert not rig.ctl.faults and rig.closed
 
 
 def test_state_f_held_300_ms_even_when_the_fault_clears_sooner(rig: Rig) -> None:

@@ -183,12 +183,16 @@ class EvseController:
 
         cp = self._cp.value
         pwm_on = d.pilot.output.pwm_on
-        self._diode.update(reading.diode_fault and pwm_on, now)
+        if pwm_on:
+            # The diode shows on the PWM's low half only: a step without PWM tells nothing, and a
+            # brief pause must not restart the check.
+            self._diode.update(reading.diode_fault, now)
         if self._diode.value and self._plugged:
             self._conditions.add(FaultKind.DIODE)
         elif cp is CpState.A:
             # A new plug-in needs a new diode check before the contactor may close.
             self._conditions.discard(FaultKind.DIODE)
+            self._diode = Debounced(False, self.timing.cp_debounce_s)
 
         self._toggle(FaultKind.STATE_E, cp is CpState.E)
 
