@@ -17,7 +17,7 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from chargepoint.demo.csms import CP_TO_CSMS, DemoCsms
+from chargepoint.ocpp.v16.demo_csms import CP_TO_CSMS, DemoCsms
 
 
 def _on_event(direction: str, action: str, payload: dict[str, Any]) -> None:

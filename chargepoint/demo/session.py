@@ -12,7 +12,7 @@ from typing import Any
 
 from chargepoint.app import Controller, build_controller, run_controller
 from chargepoint.config import load_config
-from chargepoint.demo.csms import DemoCsms
+from chargepoint.ocpp.v16.demo_csms import DemoCsms
 from chargepoint.evse.events import ContactorChanged, CpChanged, EvseEvent, FaultRaised, PilotChanged
 from drivers.sim.board import sim_board_of
 from hal.clock import ScaledClock

@@ -78,6 +78,9 @@ class EvseController:
         self._intent = _Intent()
         self._rcm_testing = False
         self._cp = Debounced(CpState.A, self.timing.cp_debounce_s)
+        # Whether the EV asks for energy (C or D), debounced on its own: leaving C/D must count
+        # even when the EV passes through several other states faster than the CP debounce.
+        self._wants_energy = Debounced(False, self.timing.cp_debounce_s)
         self._diode = Debounced(False, self.timing.cp_debounce_s)
         self._pp_error = Debounced(False, self.timing.pp_debounce_s)
         self._plugged = False
