@@ -279,6 +279,23 @@ def test_unplug_opens_within_100_ms(rig: Rig) -> None:
     assert not rig.ctl.faults  # PP going open at unplug is not a fault
 
 
+def test_a_bouncing_unplug_still_opens_within_100_ms(rig: Rig) -> None:
+    """Leaving C counts, whatever the EV shows instead: A and B alternating faster than the CP
+    debounce (a connector bouncing as it comes out) must not keep the contactor closed."""
+    rig.charging()
+    rig.run(1.0)
+    left_c_at = rig.now
+    for _ in range(8):
+        rig.sim.unplug(1)
+        rig.run(0.02)
+        rig.sim.plug(1)  # a fresh plug shows B
+        rig.step()
+        if not rig.closed:
+            break
+    assert not rig.closed, "still closed 240 ms after the EV left C"
+    assert rig.now - left_c_at <= BUDGET_S
+
+
 # --- faults ---------------------------------------------------------------------------------
 
 

@@ -168,21 +168,24 @@ class EvseController:
             # and a change that was pending when F began must be seen again from the start.
             self._cp_confirmed, self._cp_seen_since = False, None
             self._cp = Debounced(self._cp.value, self.timing.cp_debounce_s)
-        elif self._cp.update(reading.state, now):
-            current = self._cp.value
-            if current in (CpState.A,):
-                self._plugged = False
-            elif current.plugged:
-                self._plugged = True
-            events.append(CpChanged(self.evse_id, previous, current))
-            self._cp_confirmed = True  # a new state, seen for the debounce time
-        elif not self._cp_confirmed:
-            if reading.state is not self._cp.value:
-                self._cp_seen_since = None
-            elif self._cp_seen_since is None:
-                self._cp_seen_since = now
-            elif now - self._cp_seen_since >= self.timing.cp_debounce_s:
-                self._cp_confirmed = True
+            self._wants_energy = Debounced(self._wants_energy.value, self.timing.cp_debounce_s)
+        else:
+            self._wants_energy.update(reading.state.wants_energy, now)
+            if self._cp.update(reading.state, now):
+                current = self._cp.value
+                if current in (CpState.A,):
+                    self._plugged = False
+                elif current.plugged:
+                    self._plugged = True
+                events.append(CpChanged(self.evse_id, previous, current))
+                self._cp_confirmed = True  # a new state, seen for the debounce time
+            elif not self._cp_confirmed:
+                if reading.state is not self._cp.value:
+                    self._cp_seen_since = None
+                elif self._cp_seen_since is None:
+                    self._cp_seen_since = now
+                elif now - self._cp_seen_since >= self.timing.cp_debounce_s:
+                    self._cp_confirmed = True
 
         cp = self._cp.value
         pwm_on = d.pilot.output.pwm_on
@@ -277,7 +280,8 @@ class EvseController:
         elif d.pilot.output.pwm_on:
             d.pilot.set_constant_high()
 
-        energy_state = cp is CpState.C or (cp is CpState.D and self.ventilation_available)
+        energy_state = ((cp is CpState.C or (cp is CpState.D and self.ventilation_available))
+                        and self._wants_energy.value)
         may_close = energy_state and supply_allowed and d.pilot.output.pwm_on and self._cp_confirmed
         if may_close:
             self._c1_since = None
