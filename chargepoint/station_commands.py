@@ -34,13 +34,12 @@ class StationCommands:
         await self._accept(evse_id, id_tag, decision)
 
     def find_transaction(self: Station, csms_id: int) -> int | None:
-        for evse_id, s in self.sessions.items():
-            if s.tx is None:
-                continue
-            record = self.store.transaction(s.tx.local_id)
-            if record is not None and record.csms_id == csms_id:
-                return evse_id
-        return None
+        """The EVSE running the transaction the CSMS knows by this id, if it still runs."""
+        record = self.store.transaction_by_csms_id(csms_id)
+        if record is None or record.stopped_at is not None:
+            return None
+        tx = self.sessions[record.evse_id].tx if record.evse_id in self.sessions else None
+        return record.evse_id if tx is not None and tx.local_id == record.local_id else None
 
     def remote_stop(self: Station, csms_id: int) -> bool:
         evse_id = self.find_transaction(csms_id)

@@ -122,6 +122,8 @@ class Store:
             if check != "ok":
                 raise sqlite3.DatabaseError(f"integrity check failed: {check}")
             self._migrate()
+            # Kept in step with every insert and delete, so bounding the queue costs no scan.
+            self._queued_meter = self._db.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'meter'").fetchone()[0]
         except (sqlite3.DatabaseError, OSError) as exc:
             raise StoreError(
                 f"cannot open the database {self.path}: {exc}. Check the path in [storage] path "
@@ -196,15 +198,17 @@ class Store:
                 "UPDATE transactions SET last_meter_wh = ?, last_meter_at = ? WHERE local_id = ?",
                 (energy_wh, at, local_id),
             )
+            excess = 0
             if payload is not None:
                 self._enqueue(db, "meter", local_id, payload, at)
-                excess = db.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'meter'").fetchone()[0] \
-                    - MAX_QUEUED_METER_VALUES
+                excess = self._queued_meter + 1 - MAX_QUEUED_METER_VALUES
                 if excess > 0:
                     db.execute(
                         "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE kind = 'meter'"
                         " ORDER BY seq LIMIT ?)", (excess,),
                     )
+        if payload is not None:
+            self._queued_meter += 1 - max(0, excess)
 
     def end_transaction(self, local_id: int, meter_stop_wh: float, stopped_at: str, reason: str,
                         payload: dict[str, Any]) -> None:
@@ -261,12 +265,14 @@ class Store:
     def outbox_ack(self, seq: int, csms_id: int | None = None) -> None:
         """The CSMS has the message: drop it, and remember the transaction id it gave us."""
         with self._tx() as db:
-            row = db.execute("SELECT local_tx FROM outbox WHERE seq = ?", (seq,)).fetchone()
+            row = db.execute("SELECT local_tx, kind FROM outbox WHERE seq = ?", (seq,)).fetchone()
             if row is None:
                 return
             if csms_id is not None:
                 db.execute("UPDATE transactions SET csms_id = ? WHERE local_id = ?", (csms_id, row["local_tx"]))
             db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+        if row["kind"] == "meter":
+            self._queued_meter -= 1
 
     def outbox_attempted(self, seq: int) -> int:
         with self._tx() as db:

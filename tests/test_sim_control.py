@@ -25,7 +25,8 @@ from chargepoint.config.model import (
 )
 from drivers.sim.board import SimBoard, build_sim_board, sim_board_of
 from drivers.sim.client import add_sim_arguments, run_sim_command, sim_request
-from drivers.sim.control import MAX_LINE_BYTES, SimControlError, SimControlServer
+from drivers.sim.control import SimControlError, SimControlServer
+from hal.jsonl_socket import MAX_LINE_BYTES
 from hal.clock import ManualClock
 from hal.types import CpState, IdToken
 

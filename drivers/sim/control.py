@@ -11,7 +11,7 @@ from typing import Any
 
 from drivers.sim.board import SimBoard, SimCommandError
 from hal.board import StatusProvider
-from hal.jsonl_socket import MAX_LINE_BYTES, JsonLineServer, SocketSetupError, error  # noqa: F401 (re-exported)
+from hal.jsonl_socket import JsonLineServer, SocketSetupError, error
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,6 @@ for real deployments: there is no persistence, authentication or security.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import logging
