@@ -251,7 +251,7 @@ reconnect_max_s = 5
 
 [board]
 kind = "sim"
-control_period_ms = 10
+control_period_ms = 5
 
 [storage]
 path = "{db}"
@@ -391,6 +391,30 @@ async def running_controller(directory: Path, csms_url: str, settings: dict[str,
         finally:
             stop.set()
             await asyncio.wait_for(asyncio.gather(runner, return_exceptions=True), 15.0)
+
+
+class SampleProbe:
+    """Wraps a device's sampling call on the instance (SimPilot.read, SimRcm.tripped): records
+    time.perf_counter() at the first sample after `arm()` that shows the event, i.e. the moment
+    the control loop could first know of it."""
+
+    def __init__(self, device: Any, method: str, shows: Callable[[Any], bool]) -> None:
+        self.first_at = math.nan
+        self._armed = False
+        original = getattr(device, method)
+
+        def sample(*args: Any, **kwargs: Any) -> Any:
+            value = original(*args, **kwargs)
+            if self._armed and shows(value):
+                self.first_at = time.perf_counter()
+                self._armed = False
+            return value
+
+        setattr(device, method, sample)
+
+    def arm(self) -> None:
+        self.first_at = math.nan
+        self._armed = True
 
 
 class ContactorProbe:

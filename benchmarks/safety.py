@@ -1,11 +1,12 @@
 """Safety reaction: an EV or fault change on the simulated board -> the contactor-open command.
 
-The real controller (SystemClock, 10 ms control loop) runs in this process against the CSMS in
+The real controller (SystemClock, 5 ms control loop in its own thread) runs in this process against the CSMS in
 the peer process, with OCPP traffic going on: MeterValues every second (MeterValueSampleInterval
 1), heartbeats at 1 s of inactivity, a StatusNotification at every change, and the meter polled
-every second. Each event is triggered at a random phase of the control loop; the time is taken
-from the call that changes the simulated hardware to the moment SimContactor.set_closed(False)
-is called (the command a real driver would put on the GPIO).
+every second. Each event is triggered at a random phase of the control loop. The figure is timed
+from the first sample that shows the event (SimPilot.read showing no C/D, SimRcm.tripped true)
+to the moment SimContactor.set_closed(False) is called (the command a real driver would put on
+the GPIO); the time from the call that changes the simulated hardware is in the detail.
 
 - CP C -> B: the EV stops asking for energy; then back to C (the contactor closes) and again.
 - RCM trip: a residual current fault (latched); re-armed as a technician would (sim clear, then
@@ -17,7 +18,17 @@ from __future__ import annotations
 import random
 import time
 
-from benchmarks.common import TAG, ContactorProbe, CycleProbe, Figure, ms, percentile, running_controller, until
+from benchmarks.common import (
+    TAG,
+    ContactorProbe,
+    CycleProbe,
+    Figure,
+    SampleProbe,
+    ms,
+    percentile,
+    running_controller,
+    until,
+)
 from benchmarks.context import Context
 
 IEC_BUDGET_MS = 100.0
@@ -35,14 +46,20 @@ async def prepare(controller: object) -> None:
     assert status == "Accepted", status
 
 
-def figure(key: str, title: str, latencies_s: list[float], failures: int, cycles: CycleProbe,
-           extra: dict[str, object] | None = None) -> Figure:
-    values = ms(latencies_s)
+def figure(key: str, title: str, latencies_s: list[float], from_change_s: list[float], failures: int,
+           cycles: CycleProbe, extra: dict[str, object] | None = None) -> Figure:
+    """The figure is timed from the first sample showing the event (the issue's definition);
+    the time from the hardware change, which adds where in the period the event fell, is in
+    the detail."""
+    values, whole = ms(latencies_s), ms(from_change_s)
     p50, p99, worst = percentile(values, 50), percentile(values, 99), max(values)
     return Figure(
         key=key, title=title, value=p99, unit="ms", reference=IEC_BUDGET_MS,
         reference_label="IEC 61851 budget", ratio=p99 / IEC_BUDGET_MS, target=TARGET_P99_MS,
-        detail={"p50_ms": round(p50, 3), "max_ms": round(worst, 3), "events": len(values),
+        detail={"p50_ms": round(p50, 3), "max_ms": round(worst, 3),
+                "from_change_p50_ms": round(percentile(whole, 50), 3),
+                "from_change_p99_ms": round(percentile(whole, 99), 3),
+                "from_change_max_ms": round(max(whole), 3), "events": len(values),
                 "timeouts": failures, **cycles.summary(), **(extra or {})},
     )
 
@@ -86,20 +103,25 @@ async def start_session(controller: object, sim: object, probe: ContactorProbe, 
 
 async def cp_c_to_b(controller: object, sim: object, probe: ContactorProbe, n: int, rng: random.Random) -> Figure:
     cycles, faults = CycleProbe.of(controller), FaultLog(controller)
-    latencies, failures = [], 0
+    sample = SampleProbe(sim.evses[1].pilot, "read", lambda reading: not reading.state.wants_energy)
+    latencies, whole, failures = [], [], 0
     for _ in range(n):
         await _random_phase(rng)
+        sample.arm()
         t0 = time.perf_counter()
         sim.set_ev_state(1, "B")
         try:
-            latencies.append(await probe.wait(False, 2.0) - t0)
+            opened = await probe.wait(False, 2.0)
+            latencies.append(opened - sample.first_at)
+            whole.append(opened - t0)
         except TimeoutError:
             failures += 1
         await _random_phase(rng)
         sim.set_ev_state(1, "C")
         await probe.wait(True, 10.0)
     extra = {"unexpected_faults": faults.unexpected()} if faults.unexpected() else None
-    return figure("safety_cp_c_to_b", "Safety: CP C->B -> contactor open (p99)", latencies, failures, cycles, extra)
+    return figure("safety_cp_c_to_b", "Safety: CP C->B sample -> contactor open (p99)", latencies, whole, failures,
+                  cycles, extra)
 
 
 async def rcm_trip(controller: object, sim: object, probe: ContactorProbe, n: int, rng: random.Random) -> Figure:
@@ -107,13 +129,17 @@ async def rcm_trip(controller: object, sim: object, probe: ContactorProbe, n: in
 
     s = controller.station.sessions[1]
     cycles, faults = CycleProbe.of(controller), FaultLog(controller)
-    latencies, failures, retries = [], 0, 0
+    sample = SampleProbe(sim.evses[1].rcm, "tripped", bool)
+    latencies, whole, failures, retries = [], [], 0, 0
     for _ in range(n):
         await _random_phase(rng)
+        sample.arm()
         t0 = time.perf_counter()
         sim.inject_fault(1, "rcm")
         try:
-            latencies.append(await probe.wait(False, 2.0) - t0)
+            opened = await probe.wait(False, 2.0)
+            latencies.append(opened - sample.first_at)
+            whole.append(opened - t0)
         except TimeoutError:
             failures += 1
         # Re-arm: the station stops the transaction (reason Other), the residual current goes,
@@ -126,11 +152,12 @@ async def rcm_trip(controller: object, sim: object, probe: ContactorProbe, n: in
     extra: dict[str, object] = {"unexpected_faults": faults.unexpected("rcm")} if faults.unexpected("rcm") else {}
     if retries:
         extra["badge_retries"] = retries
-    return figure("safety_fault_rcm", "Safety: RCM trip -> contactor open (p99)", latencies, failures, cycles, extra)
+    return figure("safety_fault_rcm", "Safety: RCM trip sample -> contactor open (p99)", latencies, whole, failures,
+                  cycles, extra)
 
 
 async def _random_phase(rng: random.Random) -> None:
-    """A pause of 5-25 ms: events land at every phase of the 10 ms control period."""
+    """A pause of 5-25 ms: events land at every phase of the control period."""
     import asyncio
 
     await asyncio.sleep(rng.uniform(0.005, 0.025))

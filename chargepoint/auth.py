@@ -67,6 +67,21 @@ class Authorizer:
         if self._settings.get_bool("AuthorizationCacheEnabled"):
             self._store.cache_put(id_tag, decision.status, decision.expiry, decision.parent_id_tag)
 
+    async def parent_of(self, id_tag: str, link: CsmsLink) -> str | None:
+        """The tag's group (parentIdTag), for a reservation held by a group: the local list or
+        the cache, else the CSMS's Authorize answer (OCPP 1.6 §5.13)."""
+        local = self._local(id_tag)
+        if local is not None:
+            return local.parent_id_tag
+        if not link.online:
+            return None
+        try:
+            decision = await link.authorize(id_tag)
+        except CsmsUnavailable:
+            return None
+        self.remember(id_tag, decision)
+        return decision.parent_id_tag
+
     def clear_cache(self) -> None:
         self._store.cache_clear()
 

@@ -57,12 +57,24 @@ def _scaled_clock(factor: float) -> object:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from chargepoint.app import build_controller, install_signal_handlers, run_controller
+    config = _load(args.config)
+    _setup_logging(config.logging.level)  # type: ignore[attr-defined]
+    # Before the controller's modules load: a release on trial counts this start even when they
+    # cannot be imported.
+    from chargepoint.firmware.command import check_release, restart, rollback_if_on_trial
+
+    check_release(config)  # type: ignore[arg-type]
+    try:
+        from chargepoint.app import build_controller, install_signal_handlers, run_controller
+    except Exception as exc:
+        rollback_if_on_trial(config, f"the controller cannot be loaded: {exc!r}")  # type: ignore[arg-type]
+        raise
     from chargepoint.store import StoreError
     from hal.clock import SystemClock
 
-    config = _load(args.config)
-    _setup_logging(config.logging.level)  # type: ignore[attr-defined]
+    from chargepoint.diagnostics.logfile import install_file_log
+
+    install_file_log(config.logging)  # type: ignore[attr-defined]
     clock = _scaled_clock(args.time_scale) if args.time_scale != 1.0 else SystemClock()
 
     async def main() -> str | None:
@@ -75,12 +87,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         reason = asyncio.run(main())
     except StoreError as exc:
         print(f"chargepoint: {exc}", file=sys.stderr)
+        rollback_if_on_trial(config, f"the controller could not start: {exc}")  # type: ignore[arg-type]
         return 3
+    except Exception as exc:
+        rollback_if_on_trial(config, f"the controller failed: {type(exc).__name__}: {exc}")  # type: ignore[arg-type]
+        raise
     if reason is not None:
         logging.getLogger(__name__).warning("restarting (%s)", reason)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.execv(sys.executable, [sys.executable, "-m", "chargepoint", *sys.argv[1:]])
+        restart(config)  # type: ignore[arg-type]
     return 0
 
 
@@ -141,6 +155,13 @@ def cmd_fault_clear(args: argparse.Namespace) -> int:
     cleared = answer.get("cleared") or []
     print(f"EVSE {args.evse}: cleared {', '.join(cleared) if cleared else 'no latched fault'}")
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Exercise every configured device and print what passed and what to check."""
+    from chargepoint.doctor.command import run_doctor_command
+
+    return run_doctor_command(args, _load)
 
 
 def cmd_safe_state(args: argparse.Namespace) -> int:
@@ -217,11 +238,22 @@ def build_parser() -> argparse.ArgumentParser:
     safe.add_argument("--config", default=DEFAULT_CONFIG, help="path of firmware.toml")
     safe.set_defaults(func=cmd_safe_state)
 
+    from chargepoint.doctor.command import add_doctor_arguments
+
+    doctor = sub.add_parser("doctor", help="exercise every configured device on site: pass/fail and what to check")
+    doctor.add_argument("--config", default=DEFAULT_CONFIG, help="path of firmware.toml")
+    add_doctor_arguments(doctor)
+    doctor.set_defaults(func=cmd_doctor)
+
     storage = sub.add_parser("storage", help="the local database")
     storage_sub = storage.add_subparsers(dest="storage_command", required=True)
     rec = storage_sub.add_parser("recover", help="move a damaged database aside and keep what can be read")
     rec.add_argument("--config", default=DEFAULT_CONFIG, help="path of firmware.toml")
     rec.set_defaults(func=cmd_storage_recover)
+
+    from chargepoint.firmware.command import add_firmware_commands
+
+    add_firmware_commands(sub, _load, DEFAULT_CONFIG)
 
     demo = sub.add_parser("demo", help="play a whole charging session against a bundled CSMS")
     demo.add_argument("--time-scale", type=float, default=40.0, help="how much faster than real time")

@@ -13,7 +13,7 @@ class AuthDecision:
     status: str  # Accepted | Blocked | Expired | Invalid | ConcurrentTx
     parent_id_tag: str | None = None
     expiry: str | None = None  # ISO 8601 UTC
-    source: str = "csms"  # csms | cache | whitelist | offline-policy
+    source: str = "csms"  # csms | local-list | cache | whitelist | offline-policy | remote-start
 
     @property
     def accepted(self) -> bool:

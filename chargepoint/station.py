@@ -13,17 +13,25 @@ from chargepoint.auth import Authorizer, same_tag
 from chargepoint.config import SafetyConfig
 from chargepoint.evse.controller import LATCHING_FAULTS, EvseController
 from chargepoint.evse.events import EvseEvent, FaultRaised
+from chargepoint.indicator import indicator_pattern
 from chargepoint.link import AuthDecision
+from chargepoint.maintenance import MaintenanceStatus
 from chargepoint.metering import samples_for
 from chargepoint.settings import Settings
+from chargepoint.smart_charging import ChargingProfile, EvseElectrics, SmartCharging
 from chargepoint.status import ConnectorStatus, SessionView, StatusError, connector_status, error_for
+from chargepoint.status_hold import StatusHold
 from chargepoint.store import Store
 from chargepoint.timeutil import iso_utc
 from chargepoint.station_commands import StationCommands
+from chargepoint.station_maintenance import StationMaintenance
 from chargepoint.station_periodic import PeriodicDuties
+from chargepoint.station_smart_charging import SmartChargingDuties
+from chargepoint.station_reports import StationReports
+from chargepoint.station_reservations import StationReservations
 from chargepoint.transactions import ActiveTransaction, LinkRef, Transactions
 from hal.clock import Clock
-from hal.contracts import EnergyMeter
+from hal.contracts import EnergyMeter, Indicator
 from hal.types import FaultKind, IdToken, MeterReading
 
 log = logging.getLogger(__name__)
@@ -34,6 +42,8 @@ class PendingAuth:
     id_tag: str
     parent_id_tag: str | None
     deadline: float  # monotonic; ConnectionTimeOut from the moment of acceptance
+    reservation_id: int | None = None  # the reservation its transaction will use up
+    charging_profile: ChargingProfile | None = None  # a remote start's TxProfile for the transaction
 
 
 @dataclass
@@ -54,15 +64,18 @@ class Session:
     rcm_testing: bool = False
     last_persist_mono: float = float("-inf")
     reported: tuple[ConnectorStatus, StatusError | None] | None = None
+    lock_holder: str | None = None  # the tag of the last transaction: it releases a held cable
 
     def view(self) -> SessionView:
         return SessionView(self.pending is not None, self.tx is not None, self.finishing)
 
 
-class Station(PeriodicDuties, StationCommands):
+class Station(PeriodicDuties, StationCommands, StationReservations, StationReports, SmartChargingDuties,
+              StationMaintenance):
     def __init__(self, evses: dict[int, EvseController], meters: dict[int, EnergyMeter], clock: Clock,
                  store: Store, settings: Settings, authorizer: Authorizer, link: LinkRef,
-                 request_restart: Callable[[str], None], safety: SafetyConfig | None = None) -> None:
+                 request_restart: Callable[[str], None], safety: SafetyConfig | None = None,
+                 electrics: dict[int, EvseElectrics] | None = None) -> None:
         self.safety = safety or SafetyConfig()
         self.evses = evses
         self._meters = meters
@@ -79,16 +92,37 @@ class Station(PeriodicDuties, StationCommands):
         self._request_restart = request_restart
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reported_cp0: ConnectorStatus | None = None
+        self._status_hold = StatusHold()
         self._aligned_slot: int | None = None
         self._offline_since: float | None = None
         # Current limits by source ("smart", "offline", ...); the EVSE gets the least of them.
         self._limits: dict[int, dict[str, float | None]] = {e: {} for e in evses}
+        self.smart = SmartCharging(store, settings, electrics or {
+            e: EvseElectrics(phases=3, voltage_v=230.0, max_current_a=ctl.max_current_a) for e, ctl in evses.items()})
+        self._smart_wakeup = asyncio.Event()
         # Read-only listeners of controller events (timelines, displays); must not block.
         self.observers: list[Callable[[list[EvseEvent]], None]] = []
+        self.indicator: Indicator | None = None  # the box's status light, if it has one
         authorizer.on_conflict = self._local_list_conflict
+        self.maintenance = MaintenanceStatus()
+        self._init_reservations()
         for evse_id, available in store.load_availability().items():
             if evse_id in evses:
                 evses[evse_id].set_available(available)
+        self._apply_unlock_policy()
+        settings.on_change(self._setting_changed)
+
+    def _setting_changed(self, name: str, _value: str) -> None:
+        if name in ("UnlockConnectorOnEVSideDisconnect", "StopTransactionOnEVSideDisconnect"):
+            self._apply_unlock_policy()
+
+    def _apply_unlock_policy(self) -> None:
+        """UnlockConnectorOnEVSideDisconnect, overruled by StopTransactionOnEVSideDisconnect false:
+        the cable then always stays locked when the EV side is unplugged (OCPP 1.6 §4.10)."""
+        unlock = (self.settings.get_bool("UnlockConnectorOnEVSideDisconnect")
+                  and self.settings.get_bool("StopTransactionOnEVSideDisconnect"))
+        for ctl in self.evses.values():
+            ctl.set_unlock_on_ev_disconnect(unlock)
 
     # ---- feeding the policy ------------------------------------------------------------------
 
@@ -125,7 +159,8 @@ class Station(PeriodicDuties, StationCommands):
 
     async def recover(self) -> None:
         """Close every transaction a power cut left open, honestly: reason PowerLoss and the
-        last reading that was persisted (or a fresh one, when it is plausible)."""
+        last reading that was persisted (or a fresh one, when it is plausible). The reservations
+        that survived the restart start counting down to their expiry again."""
         for record in self.transactions.unfinished():
             meter_wh, at = record.last_meter_wh, record.last_meter_at
             fresh = await self._try_read(record.evse_id)
@@ -135,6 +170,7 @@ class Station(PeriodicDuties, StationCommands):
                 meter_wh, at = fresh.energy_import_wh, max(iso_utc(self.clock.now()), at)
             log.warning("transaction %s was open at start: closing it (PowerLoss)", record.local_id)
             self.transactions.end(record.local_id, meter_wh, at, "PowerLoss", None, [])
+        self._arm_reservation_timers()
 
     # ---- events from the controllers -----------------------------------------------------------
 
@@ -163,37 +199,85 @@ class Station(PeriodicDuties, StationCommands):
             for evse_id, s in self.sessions.items():
                 if s.tx is not None and same_tag(s.tx.id_tag, token.id_tag):
                     await self._stop(evse_id, "Local", token.id_tag)
+                    self._release_held_cable(evse_id)
                     self.publish_status()
                     return
-        target = self._choose_evse(token.evse_id)
+            for evse_id, s in self.sessions.items():
+                held = s.tx is None and self.evses[evse_id].lock_held
+                if held and s.lock_holder is not None and same_tag(s.lock_holder, token.id_tag):
+                    self._release_held_cable(evse_id)
+                    self.publish_status()
+                    return
+        decision: AuthDecision | None = None
+        # Only a transaction whose group is known can be stopped by another token of the group.
+        running = [e for e, s in self.sessions.items()
+                   if s.tx is not None and s.tx.parent_id_tag and token.evse_id in (None, e)]
+        if running:
+            # OCPP 1.6 §3.10: another token of the same group (equal parentIdTag) may stop it.
+            decision = await self.authorizer.authorize(token.id_tag, self._link.get())
+            if await self._stop_for_group(running, token.id_tag, decision):
+                return
+        target = self._choose_evse(token.evse_id, token.id_tag)
         if target is None:
             log.info("a badge was presented but no connector can take a new session")
             return
-        decision = await self.authorizer.authorize(token.id_tag, self._link.get())
+        if decision is None:
+            decision = await self.authorizer.authorize(token.id_tag, self._link.get())
         await self._accept(target, token.id_tag, decision)
+
+    async def _stop_for_group(self, candidates: list[int], id_tag: str, decision: AuthDecision) -> bool:
+        if not decision.accepted or not decision.parent_id_tag:
+            return False
+        async with self._lock:
+            for evse_id in candidates:
+                tx = self.sessions[evse_id].tx
+                if tx is not None and same_tag(tx.parent_id_tag or "", decision.parent_id_tag):
+                    await self._stop(evse_id, "Local", id_tag)
+                    self._release_held_cable(evse_id)
+                    self.publish_status()
+                    return True
+        return False
+
+    def _release_held_cable(self, evse_id: int) -> None:
+        """A cable kept locked after the EV side was unplugged is released when its owner
+        presents the tag (UnlockConnectorOnEVSideDisconnect false, OCPP 1.6 §4.10)."""
+        ctl = self.evses[evse_id]
+        if ctl.lock_held:
+            log.info("EVSE %s: the owner's tag releases the cable", evse_id)
+            ctl.request_unlock()
 
     def _free(self, evse_id: int) -> bool:
         s, ctl = self.sessions[evse_id], self.evses[evse_id]
         snap = ctl.snapshot()
         return s.tx is None and s.pending is None and snap.available and not snap.faults
 
-    def _choose_evse(self, hint: int | None) -> int | None:
+    def _choose_evse(self, hint: int | None, id_tag: str) -> int | None:
         if hint is not None:
-            return hint if hint in self.evses and self._free(hint) else None
-        free = [e for e in self.evses if self._free(e)]
+            usable = hint in self.evses and self._free(hint) and self._may_take(hint, id_tag)
+            return hint if usable else None
+        free = sorted((e for e in self.evses if self._free(e) and self._may_take(e, id_tag)),
+                      key=lambda e: self._reservation_rank(e, id_tag))
         plugged = [e for e in free if self.evses[e].plugged and not self.sessions[e].finishing]
         return (plugged or free or [None])[0]
 
-    async def _accept(self, evse_id: int, id_tag: str, decision: AuthDecision) -> None:
+    async def _accept(self, evse_id: int, id_tag: str, decision: AuthDecision,
+                      charging_profile: ChargingProfile | None = None) -> None:
+        parent_id_tag = await self._group_of(evse_id, id_tag, decision)
         async with self._lock:
             if not decision.accepted:
                 log.info("tag not accepted (%s, %s)", decision.status, decision.source)
                 return
             if not self._free(evse_id):
                 return
+            allowed, reservation = self._reservation_verdict(evse_id, id_tag, parent_id_tag)
+            if not allowed:
+                log.info("EVSE %s is reserved for another tag", evse_id)
+                return
             timeout_s = self.settings.get_int("ConnectionTimeOut")
             s = self.sessions[evse_id]
-            s.pending = PendingAuth(id_tag, decision.parent_id_tag, self.clock.monotonic() + timeout_s)
+            s.pending = PendingAuth(id_tag, parent_id_tag, self.clock.monotonic() + timeout_s,
+                                    reservation.reservation_id if reservation else None,
+                                    charging_profile=charging_profile)
             s.finishing = False
             if self.evses[evse_id].plugged:
                 await self._start(evse_id)
@@ -208,9 +292,15 @@ class Station(PeriodicDuties, StationCommands):
             return
         reading = await self._try_read(evse_id) or s.meter
         meter_wh = reading.energy_import_wh if reading else 0.0
+        reservation_id = self._reservation_to_end(pending)
         s.tx = self.transactions.begin(evse_id, s.connector_id, pending.id_tag, pending.parent_id_tag,
-                                       meter_wh, iso_utc(self.clock.now()), self.clock.monotonic())
+                                       meter_wh, iso_utc(self.clock.now()), self.clock.monotonic(),
+                                       reservation_id)
         s.pending = None
+        s.lock_holder = pending.id_tag
+        if reservation_id is not None:
+            self._reservation_used(reservation_id)
+        self.smart_transaction_started(evse_id, pending.charging_profile)
         ctl.authorise()
         log.info("transaction %s started on EVSE %s", s.tx.local_id, evse_id)
 
@@ -231,6 +321,7 @@ class Station(PeriodicDuties, StationCommands):
         data = self._transaction_data(tx, reading, now)
         self.transactions.end(tx.local_id, meter_wh, now, reason, id_tag, data)
         s.tx = None
+        self.smart_transaction_ended(evse_id, tx.local_id)
         s.finishing = ctl.plugged
         s.rcm_test_due = True
         log.info("transaction %s stopped on EVSE %s (%s)", tx.local_id, evse_id, reason)
@@ -287,22 +378,40 @@ class Station(PeriodicDuties, StationCommands):
 
     def status_of(self, evse_id: int) -> tuple[ConnectorStatus, StatusError | None]:
         snap = self.evses[evse_id].snapshot()
-        return connector_status(snap, self.sessions[evse_id].view()), error_for(snap.faults)
+        status = connector_status(snap, self.sessions[evse_id].view())
+        if status is ConnectorStatus.AVAILABLE and self.shown_reserved(evse_id):
+            status = ConnectorStatus.RESERVED
+        return status, error_for(snap.faults)
 
     def publish_status(self) -> None:
+        self._end_reservations_out_of_service()
         link = self._link.get()
+        # MinimumStatusDuration: a change is reported once it has lasted that long (checked at
+        # least every second by the periodic tick).
+        hold_s = self.settings.get_int("MinimumStatusDuration")
+        now = self.clock.monotonic()
         all_unavailable = True
         for evse_id, s in self.sessions.items():
             current = self.status_of(evse_id)
             if current[0] is not ConnectorStatus.UNAVAILABLE:
                 all_unavailable = False
-            if current != s.reported:
+            if current[0] is not ConnectorStatus.FAULTED and self.evses[evse_id].snapshot().settling:
+                # Not yet known (e.g. the contactor opened as the EV left C, the CP state is still
+                # being confirmed): report once it is, not a status that lasts milliseconds.
+                continue
+            if self._status_hold.due(s.connector_id, current, s.reported, now, hold_s):
                 s.reported = current
                 link.status_changed(s.connector_id, current[0], current[1])
+        self.show_status()
         cp0 = ConnectorStatus.UNAVAILABLE if all_unavailable else ConnectorStatus.AVAILABLE
-        if cp0 is not self._reported_cp0:
+        if self._status_hold.due(0, cp0, self._reported_cp0, now, hold_s):
             self._reported_cp0 = cp0
             link.status_changed(0, cp0, None)
+
+    def show_status(self) -> None:
+        """The status light follows the connector statuses (whether or not the CSMS listens)."""
+        if self.indicator is not None:
+            self.indicator.show(indicator_pattern(self.status_of(e)[0] for e in self.sessions))
 
     def _local_list_conflict(self, id_tag: str) -> None:
         """OCPP 1.6 §3.5.2: a CSMS answer that contradicts the local list is reported on connector 0."""

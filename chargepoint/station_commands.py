@@ -4,9 +4,11 @@ availability, reset, cache. Each decides at once what can be answered and leaves
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from chargepoint.link import AuthDecision
+from chargepoint.smart_charging import ChargingProfile
 
 if TYPE_CHECKING:
     from chargepoint.station import Station
@@ -17,21 +19,32 @@ RESET_DRAIN_S = 30.0  # how long a reset waits for the CSMS to acknowledge queue
 
 
 class StationCommands:
-    def remote_start(self: Station, id_tag: str, connector_id: int | None) -> bool:
-        if connector_id and connector_id not in self.evses:
+    def remote_start(self: Station, id_tag: str, connector_id: int | None,
+                     charging_profile: ChargingProfile | None = None) -> bool:
+        # OCPP 1.6 §6.33: connectorId, when given, SHALL be > 0 (0 is the charge point itself).
+        if connector_id is not None and connector_id not in self.evses:
             return False
-        evse_id = self._choose_evse(connector_id or None)
+        evse_id = self._choose_evse(connector_id, id_tag)
         if evse_id is None:
             return False
-        self._spawn(self._remote_start(evse_id, id_tag))
+        if charging_profile is not None:
+            # Rejected when its TxProfile cannot be used; it is for this connector's transaction.
+            reason = self.remote_start_profile_reason(charging_profile, evse_id)
+            if reason is not None:
+                log.info("remote start rejected: %s", reason)
+                return False
+            charging_profile = replace(charging_profile, connector_id=evse_id)
+        self._spawn(self._remote_start(evse_id, id_tag, charging_profile))
         return True
 
-    async def _remote_start(self: Station, evse_id: int, id_tag: str) -> None:
+    async def _remote_start(self: Station, evse_id: int, id_tag: str,
+                            charging_profile: ChargingProfile | None = None) -> None:
         if self.settings.get_bool("AuthorizeRemoteTxRequests"):
             decision = await self.authorizer.authorize(id_tag, self._link.get())
         else:
-            decision = AuthDecision("Accepted", source="csms")
-        await self._accept(evse_id, id_tag, decision)
+            # Not an answer about the tag: it tells nothing of its group (parentIdTag).
+            decision = AuthDecision("Accepted", source="remote-start")
+        await self._accept(evse_id, id_tag, decision, charging_profile)
 
     def find_transaction(self: Station, csms_id: int) -> int | None:
         """The EVSE running the transaction the CSMS knows by this id, if it still runs."""

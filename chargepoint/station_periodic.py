@@ -3,6 +3,7 @@ sampling transactions (periodic and clock-aligned), watching the EV's current, t
 and the offline current fallback. Mixed into Station, which owns the state they use."""
 from __future__ import annotations
 
+import bisect
 import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -20,7 +21,6 @@ log = logging.getLogger("chargepoint.station")
 
 METER_FAILURES_FOR_LOSS = 3
 METER_PERSIST_INTERVAL_S = 60.0
-MAX_ALIGNED_IN_STOP = 96
 
 
 class PeriodicDuties:
@@ -66,11 +66,21 @@ class PeriodicDuties:
         for s in self.sessions.values():
             if s.tx is None or s.meter is None:
                 continue
-            samples = samples_for(s.meter, self.settings.get_list("MeterValuesAlignedData"), "Sample.Clock")
+            offered = self.evses[s.tx.evse_id].snapshot().offered_current_a
+            samples = samples_for(s.meter, self.settings.get_list("MeterValuesAlignedData"), "Sample.Clock", offered)
             self.transactions.sample(s.tx, s.meter.energy_import_wh, boundary, samples or None)
-            stop_samples = samples_for(s.meter, self.settings.get_list("StopTxnAlignedData"), "Sample.Clock")
-            if stop_samples and len(s.tx.aligned) < MAX_ALIGNED_IN_STOP:
-                s.tx.aligned.append({"timestamp": boundary, "samples": stop_samples})
+            stop_samples = samples_for(s.meter, self.settings.get_list("StopTxnAlignedData"), "Sample.Clock", offered)
+            if stop_samples:
+                self._keep_for_stop(s.tx, {"timestamp": boundary, "samples": stop_samples})
+
+    def _keep_for_stop(self: Station, tx: ActiveTransaction, entry: dict[str, object]) -> None:
+        """A reading for the StopTransaction's transactionData, in time order. With Transaction.Begin
+        and End they stay within StopTransactionMaxMeterValues: when full, every other reading
+        is dropped, oldest and newest kept, so the whole transaction stays covered (errata 3.91)."""
+        bisect.insort(tx.aligned, entry, key=lambda e: str(e["timestamp"]))
+        limit = max(1, self.settings.get_int("StopTransactionMaxMeterValues") - 2)
+        if len(tx.aligned) > limit:
+            tx.aligned[:] = tx.aligned[(len(tx.aligned) - 1) % 2::2]
 
     def _maybe_test_rcm(self: Station, evse_id: int, s: Session, now: float) -> None:
         """The RCM self-test runs after every session (once the EV is gone) and at least every
@@ -168,6 +178,10 @@ class PeriodicDuties:
         if due:
             offered = self.evses[tx.evse_id].snapshot().offered_current_a
             samples = samples_for(s.meter, self.settings.get_list("MeterValuesSampledData"), "Sample.Periodic", offered)
+            # StopTxnSampledData: the same cadence, kept for the StopTransaction (§9.1.27).
+            stop_samples = samples_for(s.meter, self.settings.get_list("StopTxnSampledData"), "Sample.Periodic", offered)
+            if stop_samples:
+                self._keep_for_stop(tx, {"timestamp": iso_utc(self.clock.now()), "samples": stop_samples})
             # Keep the cadence anchored to the transaction start, not to when the tick ran.
             tx.last_sample_mono = max(tx.last_sample_mono + interval, now - interval)
         s.last_persist_mono = now

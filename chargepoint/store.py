@@ -1,9 +1,12 @@
 """Durable state in SQLite: transactions, the outbox of transaction messages, configuration
-overrides, availability and the authorisation cache.
+overrides, availability, the authorisation cache, reservations,
+charging profiles and queued security events.
 
 Every state change and the message that reports it are written in one database transaction
 (WAL, synchronous=FULL): after a crash either both exist or neither does. Messages are stored
-in a protocol-neutral form; the OCPP adapter renders them when it sends them."""
+in a protocol-neutral form; the OCPP adapter renders them when it sends them. The one write
+that does not wait for the disk is the acknowledgement of a MeterValues message (see
+`outbox_ack`)."""
 from __future__ import annotations
 
 import json
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 5
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -60,6 +63,34 @@ _MIGRATIONS: dict[int, str] = {
         expiry TEXT,
         parent_id_tag TEXT
     );
+    """,
+    3: """
+    CREATE TABLE charging_profiles (
+        profile_id INTEGER PRIMARY KEY,
+        connector_id INTEGER NOT NULL,
+        local_tx INTEGER,
+        installed_at TEXT NOT NULL,
+        payload TEXT NOT NULL
+    );
+    """,
+    4: """
+    CREATE TABLE reservations (
+        reservation_id INTEGER PRIMARY KEY,
+        connector_id INTEGER NOT NULL,
+        id_tag TEXT NOT NULL,
+        parent_id_tag TEXT,
+        expiry TEXT NOT NULL
+    );
+    """,
+    5: """
+    CREATE TABLE notifications (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX notifications_kind ON notifications(kind, seq);
     """,
 }
 
@@ -108,11 +139,41 @@ class CachedAuth:
     parent_id_tag: str | None
 
 
+@dataclass(frozen=True)
+class StoredReservation:
+    reservation_id: int
+    connector_id: int
+    id_tag: str
+    parent_id_tag: str | None
+    expiry: str  # ISO 8601 UTC
+
+
+@dataclass(frozen=True)
+class StoredProfile:
+    profile_id: int
+    connector_id: int
+    local_tx: int | None  # the transaction a TxProfile belongs to
+    installed_at: str  # ISO 8601 UTC
+    payload: dict[str, Any]  # the profile as OCPP 1.6 JSON
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A queued message that belongs to no transaction (a security event)."""
+
+    seq: int
+    kind: str
+    payload: dict[str, Any]
+    created_at: str
+    attempts: int
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._unsynced = False
             self._db = sqlite3.connect(str(self.path), isolation_level=None)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -132,17 +193,48 @@ class Store:
             ) from exc
 
     def close(self) -> None:
-        self._db.close()
+        try:
+            self.sync()
+        finally:
+            self._db.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+    def _tx(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One database transaction. `durable=False` commits with synchronous=NORMAL: in WAL mode
+        the commit survives the process being killed but not a power cut, until the next fsync
+        of the WAL (any durable commit that writes, or `sync`)."""
+        if not durable:
+            self._db.execute("PRAGMA synchronous=NORMAL")  # refused inside a transaction
+        changes = self._db.total_changes
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        finally:
+            if not durable:
+                self._db.execute("PRAGMA synchronous=FULL")
+        if not durable:
+            self._unsynced = True
+        elif self._db.total_changes != changes:
+            self._unsynced = False  # this commit's fsync carried every WAL frame written before it
+
+    @property
+    def unsynced(self) -> bool:
+        """Whether commits made with `durable=False` may still be lost to a power cut."""
+        return self._unsynced
+
+    def sync(self) -> None:
+        """Make every commit so far durable: a checkpoint fsyncs the WAL before copying it into the
+        database file (and the file after)."""
+        if not self._unsynced:
+            return
+        busy, wal_frames, copied = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        # A reader in another process can hold frames back from the copy; then try again later.
+        self._unsynced = bool(busy) or copied < wal_frames
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -180,7 +272,8 @@ class Store:
     # ---- transactions and their messages ---------------------------------------------------
 
     def begin_transaction(self, evse_id: int, connector_id: int, id_tag: str, meter_start_wh: float,
-                          started_at: str, payload: dict[str, Any]) -> int:
+                          started_at: str, payload: dict[str, Any], ends_reservation: int | None = None) -> int:
+        """`ends_reservation`: the reservation this transaction uses up, gone in the same commit."""
         with self._tx() as db:
             cur = db.execute(
                 "INSERT INTO transactions(evse_id, connector_id, id_tag, started_at, meter_start_wh,"
@@ -189,6 +282,8 @@ class Store:
             )
             local_id = int(cur.lastrowid or 0)
             self._enqueue(db, "start", local_id, payload, started_at)
+            if ends_reservation is not None:
+                db.execute("DELETE FROM reservations WHERE reservation_id = ?", (ends_reservation,))
         return local_id
 
     def record_meter_values(self, local_id: int, energy_wh: float, at: str, payload: dict[str, Any] | None) -> None:
@@ -251,23 +346,31 @@ class Store:
     # ---- outbox ------------------------------------------------------------------------------
 
     def outbox_head(self) -> OutboxItem | None:
-        row = self._db.execute(
+        batch = self.outbox_batch(1)
+        return batch[0] if batch else None
+
+    def outbox_batch(self, limit: int) -> list[OutboxItem]:
+        """The next `limit` messages in order, with the CSMS transaction id known now: one query
+        for many messages when a backlog drains."""
+        rows = self._db.execute(
             "SELECT o.*, t.csms_id FROM outbox o JOIN transactions t ON t.local_id = o.local_tx"
-            " ORDER BY o.seq LIMIT 1"
-        ).fetchone()
-        if row is None:
-            return None
-        return OutboxItem(
-            seq=row["seq"], kind=row["kind"], local_tx=row["local_tx"], payload=json.loads(row["payload"]),
-            created_at=row["created_at"], attempts=row["attempts"], csms_id=row["csms_id"],
-        )
+            " ORDER BY o.seq LIMIT ?", (limit,)
+        ).fetchall()
+        return [OutboxItem(seq=row["seq"], kind=row["kind"], local_tx=row["local_tx"],
+                           payload=json.loads(row["payload"]), created_at=row["created_at"],
+                           attempts=row["attempts"], csms_id=row["csms_id"]) for row in rows]
 
     def outbox_ack(self, seq: int, csms_id: int | None = None) -> None:
-        """The CSMS has the message: drop it, and remember the transaction id it gave us."""
-        with self._tx() as db:
-            row = db.execute("SELECT local_tx, kind FROM outbox WHERE seq = ?", (seq,)).fetchone()
-            if row is None:
-                return
+        """The CSMS has the message: drop it, and remember the transaction id it gave us.
+
+        A Start or Stop ack is durable before this returns: a StartTransaction sent again opens a
+        second transaction at the CSMS. A MeterValues ack is not (`_tx(durable=False)`): it
+        survives the process being killed, and a power cut before the next fsync only sends the
+        message again, a duplicate the CSMS tolerates. The adapter calls `sync` within a second."""
+        row = self._db.execute("SELECT local_tx, kind FROM outbox WHERE seq = ?", (seq,)).fetchone()
+        if row is None:
+            return
+        with self._tx(durable=row["kind"] != "meter") as db:
             if csms_id is not None:
                 db.execute("UPDATE transactions SET csms_id = ? WHERE local_id = ?", (csms_id, row["local_tx"]))
             db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
@@ -316,6 +419,47 @@ class Store:
         with self._tx() as db:
             db.execute("DELETE FROM auth_cache")
 
+    # ---- reservations ------------------------------------------------------------------------
+
+    def load_reservations(self) -> list[StoredReservation]:
+        rows = self._db.execute("SELECT * FROM reservations ORDER BY reservation_id")
+        return [StoredReservation(**dict(r)) for r in rows]
+
+    def save_reservation(self, reservation: StoredReservation) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO reservations(reservation_id, connector_id, id_tag, parent_id_tag, expiry)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (reservation.reservation_id, reservation.connector_id, reservation.id_tag,
+                 reservation.parent_id_tag, reservation.expiry),
+            )
+
+    def delete_reservation(self, reservation_id: int) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM reservations WHERE reservation_id = ?", (reservation_id,))
+
+    # ---- charging profiles -------------------------------------------------------------------
+
+    def load_charging_profiles(self) -> list[StoredProfile]:
+        rows = self._db.execute("SELECT * FROM charging_profiles ORDER BY profile_id")
+        return [StoredProfile(r["profile_id"], r["connector_id"], r["local_tx"], r["installed_at"],
+                              json.loads(r["payload"])) for r in rows]
+
+    def save_charging_profile(self, profile: StoredProfile, replaced: list[int]) -> None:
+        """Install a profile and remove those it replaces, in one database transaction."""
+        with self._tx() as db:
+            db.executemany("DELETE FROM charging_profiles WHERE profile_id = ?", [(i,) for i in replaced])
+            db.execute(
+                "INSERT OR REPLACE INTO charging_profiles(profile_id, connector_id, local_tx, installed_at, payload)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (profile.profile_id, profile.connector_id, profile.local_tx, profile.installed_at,
+                 json.dumps(profile.payload, separators=(",", ":"))),
+            )
+
+    def delete_charging_profiles(self, profile_ids: list[int]) -> None:
+        with self._tx() as db:
+            db.executemany("DELETE FROM charging_profiles WHERE profile_id = ?", [(i,) for i in profile_ids])
+
     # ---- local authorisation list ------------------------------------------------------------
 
     def local_list_version(self) -> int:
@@ -349,6 +493,39 @@ class Store:
                 raise _TooLarge()
             db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('local_list_version', ?)", (str(version),))
         return True
+
+
+    # ---- notifications (security events): delivered in order, each until acknowledged ---------
+
+    def notification_enqueue(self, kind: str, payload: dict[str, Any], at: str, max_queued: int) -> None:
+        """Queue a message that belongs to no transaction; beyond `max_queued` of its kind the
+        oldest go, so a long outage cannot fill the disk."""
+        with self._tx() as db:
+            db.execute("INSERT INTO notifications(kind, payload, created_at) VALUES (?, ?, ?)",
+                       (kind, json.dumps(payload, separators=(",", ":")), at))
+            db.execute(
+                "DELETE FROM notifications WHERE kind = ? AND seq NOT IN"
+                " (SELECT seq FROM notifications WHERE kind = ? ORDER BY seq DESC LIMIT ?)",
+                (kind, kind, max_queued),
+            )
+
+    def notification_head(self, kind: str) -> Notification | None:
+        row = self._db.execute(
+            "SELECT * FROM notifications WHERE kind = ? ORDER BY seq LIMIT 1", (kind,)
+        ).fetchone()
+        if row is None:
+            return None
+        return Notification(row["seq"], row["kind"], json.loads(row["payload"]), row["created_at"], row["attempts"])
+
+    def notification_ack(self, seq: int) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM notifications WHERE seq = ?", (seq,))
+
+    def notification_attempted(self, seq: int) -> int:
+        with self._tx() as db:
+            db.execute("UPDATE notifications SET attempts = attempts + 1 WHERE seq = ?", (seq,))
+            row = db.execute("SELECT attempts FROM notifications WHERE seq = ?", (seq,)).fetchone()
+        return int(row["attempts"]) if row else 0
 
 
 class _TooLarge(Exception):

@@ -10,7 +10,8 @@ from pathlib import Path
 from chargepoint.store import Store
 
 # In dependency order: outbox rows refer to transactions.
-TABLES = ("meta", "settings", "availability", "transactions", "outbox", "auth_cache", "local_list")
+TABLES = ("meta", "settings", "availability", "transactions", "outbox", "auth_cache", "local_list", "reservations",
+          "charging_profiles", "notifications")
 
 
 @dataclass

@@ -19,7 +19,8 @@ class ActiveTransaction:
     started_mono: float
     meter_start_wh: float
     last_sample_mono: float
-    # Clock-aligned readings for StopTxnAlignedData (bounded: one day of 15-minute slots).
+    # Readings for the StopTransaction's transactionData between Begin and End: StopTxnSampledData
+    # and StopTxnAlignedData, in time order, thinned to stay within StopTransactionMaxMeterValues.
     aligned: list[dict[str, object]] = field(default_factory=list)
     # Set when the CSMS refused the tag after the start: energy allowed up to this register value.
     invalid_energy_cap_wh: float | None = None
@@ -31,15 +32,19 @@ class Transactions:
         self._link = link_ref
 
     def begin(self, evse_id: int, connector_id: int, id_tag: str, parent_id_tag: str | None,
-              meter_wh: float, timestamp: str, mono: float) -> ActiveTransaction:
-        payload = {
+              meter_wh: float, timestamp: str, mono: float, reservation_id: int | None = None) -> ActiveTransaction:
+        """`reservation_id`: the reservation the transaction ends (reported in its start)."""
+        payload: dict[str, object] = {
             "evse_id": evse_id,
             "connector_id": connector_id,
             "id_tag": id_tag,
             "meter_start_wh": meter_wh,
             "timestamp": timestamp,
         }
-        local_id = self._store.begin_transaction(evse_id, connector_id, id_tag, meter_wh, timestamp, payload)
+        if reservation_id is not None:
+            payload["reservation_id"] = reservation_id
+        local_id = self._store.begin_transaction(evse_id, connector_id, id_tag, meter_wh, timestamp, payload,
+                                                 ends_reservation=reservation_id)
         self._link.get().outbox_changed()
         return ActiveTransaction(local_id, evse_id, connector_id, id_tag, parent_id_tag, mono, meter_wh, mono)
 

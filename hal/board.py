@@ -18,6 +18,7 @@ from hal.contracts import (
     ResidualCurrentMonitor,
     SocketLock,
 )
+from hal.types import FaultKind
 
 if TYPE_CHECKING:
     from chargepoint.config import Config
@@ -32,6 +33,9 @@ class EvseDevices:
     lock: SocketLock | None
     meter: EnergyMeter
     over_temperature: FaultInput | None = None
+    # Further board-specific fault sources, watched like over_temperature (e.g. the link to a
+    # safety co-processor): active means the contactor opens.
+    fault_inputs: dict[FaultKind, FaultInput] = field(default_factory=dict)
 
 
 StatusProvider = Callable[[], dict[str, Any]]
@@ -55,7 +59,7 @@ class UnknownBoardKind(ValueError):
     pass
 
 
-BOARD_KINDS = ("sim", "pi")
+BOARD_KINDS = ("sim", "pi", "mcu")
 
 
 def build_board(config: Config, clock: Clock) -> Board:
@@ -67,6 +71,10 @@ def build_board(config: Config, clock: Clock) -> Board:
         from drivers.pi.board import build_pi_board
 
         return build_pi_board(config, clock)
+    if config.board.kind == "mcu":
+        from drivers.mcu.board import build_mcu_board
+
+        return build_mcu_board(config, clock)
     raise UnknownBoardKind(f"unknown board kind {config.board.kind!r}; known: {', '.join(BOARD_KINDS)}")
 
 
@@ -81,4 +89,8 @@ def safe_state(config: Config) -> dict[str, Any]:
         from drivers.pi.board import pi_safe_state
 
         return pi_safe_state(config)
+    if config.board.kind == "mcu":
+        from drivers.mcu.board import mcu_safe_state
+
+        return mcu_safe_state(config)
     raise UnknownBoardKind(f"unknown board kind {config.board.kind!r}; known: {', '.join(BOARD_KINDS)}")

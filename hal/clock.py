@@ -30,6 +30,10 @@ class SystemClock:
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
 
+    def real_seconds(self, seconds: float) -> float:
+        """How long `seconds` of this clock last in real time (for threads that wait)."""
+        return max(0.0, seconds)
+
 
 class ScaledClock:
     """Real time running `factor` times faster: the simulated board's fast-forward."""
@@ -54,6 +58,9 @@ class ScaledClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds) / self.factor)
+
+    def real_seconds(self, seconds: float) -> float:
+        return max(0.0, seconds) / self.factor
 
 
 class ManualClock:

@@ -93,6 +93,7 @@ class FaultKind(str, enum.Enum):
     OVERCURRENT = "overcurrent"
     CONTROL_LOOP = "control-loop"
     OVER_TEMPERATURE = "over-temperature"
+    MCU_LINK = "mcu-link"  # the safety co-processor is silent or does not follow Borne
 
 
 class IndicatorPattern(str, enum.Enum):

@@ -16,6 +16,7 @@ import itertools
 import json
 import logging
 import re
+import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -77,6 +78,7 @@ class ConnectionInfo:
     subprotocol: str | None
     headers: Headers
     at: datetime
+    client_certificate: bytes | None = None  # DER, when the charge point presented one over TLS
 
 
 def utc_now_z() -> str:
@@ -105,6 +107,11 @@ def _parse_frame(text: str) -> list[Any] | None:
     except (TypeError, ValueError):
         return None
     return frame if isinstance(frame, list) and frame else None
+
+
+def _client_certificate(ws: ServerConnection) -> bytes | None:
+    ssl_object = ws.transport.get_extra_info("ssl_object") if ws.transport is not None else None
+    return ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
 
 
 class _RecordingConnection:
@@ -219,6 +226,7 @@ class TestCsms:
         host: str = "127.0.0.1",
         path: str = "/ocpp",
         basic_auth_credentials: dict[str, str] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.tags: dict[str, str] = dict(tags or {})
         self.boot_statuses: list[str] = list(boot_statuses) or ["Accepted"]
@@ -226,6 +234,7 @@ class TestCsms:
         self.host = host
         self.path = path
         self.basic_auth_credentials = basic_auth_credentials
+        self.ssl_context = ssl_context  # wss:// when set; replace it between stop() and start()
         self.validate_requests = True
         self.validate_responses = True
 
@@ -243,10 +252,14 @@ class TestCsms:
             "MeterValues": lambda payload: {},
             "DiagnosticsStatusNotification": lambda payload: {},
             "FirmwareStatusNotification": lambda payload: {},
+            "LogStatusNotification": lambda payload: {},
+            "SignedFirmwareStatusNotification": lambda payload: {},
             "Authorize": lambda payload: {"idTagInfo": self.id_tag_info(payload["idTag"])},
             "StartTransaction": self._on_start_transaction,
             "StopTransaction": self._on_stop_transaction,
             "DataTransfer": lambda payload: {"status": "UnknownVendorId"},
+            "SecurityEventNotification": lambda payload: {},
+            "SignCertificate": lambda payload: {"status": "Accepted"},
         }
         self._queued: dict[str, list[Payload | _NoReply | OCPPError]] = {}
         self._boot_count = 0
@@ -275,6 +288,7 @@ class TestCsms:
             subprotocols=[OCPP_SUBPROTOCOL],
             process_request=self._process_request,
             close_timeout=2,
+            ssl=self.ssl_context,
         )
         self._port = self._server.sockets[0].getsockname()[1]
         return self.url
@@ -302,7 +316,8 @@ class TestCsms:
 
     @property
     def url(self) -> str:
-        return f"ws://{self.host}:{self.port}{self.path}"
+        scheme = "wss" if self.ssl_context is not None else "ws"
+        return f"{scheme}://{self.host}:{self.port}{self.path}"
 
     @property
     def running(self) -> bool:
@@ -562,6 +577,7 @@ class TestCsms:
             subprotocol=ws.subprotocol,
             headers=request.headers,
             at=datetime.now(timezone.utc),
+            client_certificate=_client_certificate(ws),
         )
         session = _Session(info, ws, _RecordingConnection(ws, self), self)
         self.connections.append(info)

@@ -102,7 +102,7 @@ def test_defaults_apply_and_types_are_normalised(tmp_path: Path) -> None:
     assert config.ocpp.password_file is None
     assert (config.ocpp.response_timeout_s, config.ocpp.ping_interval_s, config.ocpp.ping_timeout_s) == (30, 30, 20)
     assert (config.ocpp.reconnect_min_s, config.ocpp.reconnect_max_s) == (1, 60)
-    assert config.board.control_period_ms == 10
+    assert config.board.control_period_ms == 5
     assert config.evses[0].nominal_voltage_v == 230
     assert config.evses[0].connectors[0].type == "Type2Socket"
     assert config.logging.level == "INFO"
@@ -299,11 +299,16 @@ def test_profile_2_needs_wss(tmp_path: Path) -> None:
     assert only(issues, "ocpp.password_file").line == 6
 
 
-def test_profile_2_with_wss_and_password_file(tmp_path: Path) -> None:
-    replace = {8: 'csms_url = "wss://csms.example.com/ocpp"', 10: "security_profile = 2", 11: 'password_file = "secret"'}
+def test_profile_2_with_wss_password_file_and_ca_file(tmp_path: Path) -> None:
+    from security_pki import TestCa
+
+    TestCa().write(tmp_path / "ca.pem")
+    replace = {8: 'csms_url = "wss://csms.example.com/ocpp"', 10: "security_profile = 2",
+               11: 'password_file = "secret"\nca_file = "ca.pem"'}
     config = load_config(write(tmp_path, config_text(replace)))
     assert config.ocpp.security_profile == 2
     assert config.ocpp.password_file == tmp_path.resolve() / "secret"
+    assert config.ocpp.ca_file == tmp_path.resolve() / "ca.pem"
 
 
 def test_profile_1_needs_a_password_file(tmp_path: Path) -> None:
@@ -312,11 +317,12 @@ def test_profile_1_needs_a_password_file(tmp_path: Path) -> None:
     assert "profile 1" in issue.message
 
 
-def test_profile_3_is_not_supported_yet(tmp_path: Path) -> None:
+def test_profile_3_needs_a_csms_root_and_a_client_certificate(tmp_path: Path) -> None:
     replace = {8: 'csms_url = "wss://csms.example.com/ocpp"', 10: "security_profile = 3"}
-    issue = only(issues_for(tmp_path, replace=replace), "ocpp.security_profile")
-    assert issue.line == 10
-    assert "not supported yet" in issue.message
+    issues = issues_for(tmp_path, replace=replace)
+    assert only(issues, "ocpp.ca_file").line == 6
+    assert "profile 3 needs a charge point certificate" in only(issues, "ocpp.client_certificate_file").message
+    assert not [issue for issue in issues if issue.key == "ocpp.security_profile"]
 
 
 def test_reconnect_max_below_min(tmp_path: Path) -> None:

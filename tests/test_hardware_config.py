@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chargepoint.config import check_config, load_config
+from example_configs import example_text
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "pi-ads1115-sdm630-pn532.toml"
 
@@ -27,7 +28,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 def test_unknown_bus_and_bad_pin_are_reported_with_lines(tmp_path: Path) -> None:
-    text = EXAMPLE.read_text().replace('bus = "rs485"', 'bus = "rs-485"').replace("pin = 17 ", "pin = 40 ")
+    text = example_text(EXAMPLE).replace('bus = "rs485"', 'bus = "rs-485"').replace("pin = 17 ", "pin = 40 ")
     issues = check_config(_write(tmp_path, text))
     by_key = {i.key: i for i in issues}
     assert "evse[0].meter.bus" in by_key and "rs485" in by_key["evse[0].meter.bus"].fix
@@ -37,7 +38,7 @@ def test_unknown_bus_and_bad_pin_are_reported_with_lines(tmp_path: Path) -> None
 
 
 def test_hardware_tables_are_refused_on_the_simulator(tmp_path: Path) -> None:
-    text = EXAMPLE.read_text().replace('kind = "pi"', 'kind = "sim"') + '\n[sim]\ncontrol_socket = "s.sock"\n'
+    text = example_text(EXAMPLE).replace('kind = "pi"', 'kind = "sim"') + '\n[sim]\ncontrol_socket = "s.sock"\n'
     keys = {i.key for i in check_config(_write(tmp_path, text))}
     assert {"evse[0].contactor", "reader", "modbus_bus"} <= keys
 
@@ -46,7 +47,7 @@ def test_custom_meter_map_is_read_and_checked_by_the_driver_rules(tmp_path: Path
     registers = (
         "[evse.meter.registers.energy_import_wh]\nfunction = 4\naddress = 0x0048\ntype = \"float32\"\nscale = 1000.0\n\n"
         "[evse.meter.registers.power_w]\nfunction = 4\naddress = 0x0034\ntype = \"float32\"\n\n")
-    text = EXAMPLE.read_text().replace('model = "sdm630"', 'model = "custom"')
+    text = example_text(EXAMPLE).replace('model = "sdm630"', 'model = "custom"')
     text = text.replace("[evse.over_temperature]", registers + "[evse.over_temperature]", 1)
     config = load_config(_write(tmp_path, text))
     regs = config.hardware.evses[1].meter.registers

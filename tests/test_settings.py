@@ -101,9 +101,10 @@ def test_csl_accepts_known_measurands(settings: Settings, value: str, canonical:
     assert settings.raw("MeterValuesSampledData") == canonical
 
 
-def test_csl_without_an_item_list_accepts_free_text(settings: Settings) -> None:
+def test_phase_rotation_is_a_list_of_connector_and_rotation(settings: Settings) -> None:
     assert settings.change("ConnectorPhaseRotation", "1.RST,2.STR") is ChangeResult.ACCEPTED
     assert settings.get_list("ConnectorPhaseRotation") == ["1.RST", "2.STR"]
+    assert settings.change("ConnectorPhaseRotation", "any text") is ChangeResult.REJECTED
 
 
 def test_unknown_key_is_not_supported(settings: Settings, store: Store) -> None:

@@ -154,7 +154,8 @@ async def test_charging_session_writes_start_samples_and_stop_in_order(rig: Rig)
     # 16 A x 3 phases x 230 V for 600 s (the EVSE maximum caps the EV's 32 A).
     assert stop["meter_stop_wh"] == pytest.approx(11040 * 600 / 3600, rel=0.01)
     contexts = [s["context"] for d in stop["transaction_data"] for s in d["samples"]]
-    assert contexts == ["Transaction.Begin", "Transaction.End"]
+    # StopTxnSampledData every MeterValueSampleInterval, between the Begin and End readings.
+    assert contexts == ["Transaction.Begin"] + ["Sample.Periodic"] * 10 + ["Transaction.End"]
 
 
 async def test_clock_aligned_values_fall_on_the_boundaries(rig: Rig) -> None:
@@ -414,3 +415,20 @@ def test_scaled_clock_continues_from_a_given_origin() -> None:
     # 5 real seconds since the origin at x10: both read ~50 s after it, and agree.
     assert 49.0 < (again.now() - datetime(2026, 1, 1, tzinfo=timezone.utc)).total_seconds() < 60.0
     assert abs((again.now() - first.now()).total_seconds()) < 1.0
+
+
+async def test_the_status_light_follows_the_session(rig: Rig) -> None:
+    from hal.types import FaultKind, IndicatorPattern
+
+    light = rig.sim.indicator
+    assert light.pattern is IndicatorPattern.AVAILABLE
+    rig.sim.plug(1, max_current_a=32, phases=3)
+    await rig.run(0.1)
+    assert light.pattern is IndicatorPattern.PREPARING
+    await rig.tap("TAG-1")
+    rig.sim.set_ev_state(1, "C")
+    await rig.run(0.1)
+    assert light.pattern is IndicatorPattern.CHARGING
+    rig.sim.inject_fault(1, FaultKind.RCM)
+    await rig.run(0.1)
+    assert light.pattern is IndicatorPattern.FAULTED

@@ -46,7 +46,10 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
             pytest.fail("systemd-analyze is missing: .ci/run must install systemd")
         pytest.skip("systemd-analyze is not installed here")
     unit = tmp_path / "chargepoint.service"
-    unit.write_text(UNIT.read_text().replace("/opt/borne/.venv/bin/chargepoint", str(CHARGEPOINT)))
+    text = UNIT.read_text()
+    for release in ("current", "previous"):
+        text = text.replace(f"/opt/borne/{release}/venv/bin/chargepoint", str(CHARGEPOINT))
+    unit.write_text(text.replace("ReadWritePaths=/opt/borne", f"ReadWritePaths={tmp_path}"))
     result = subprocess.run([tool, "verify", str(unit)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     problems = [l for l in result.stderr.splitlines() if str(unit) in l]

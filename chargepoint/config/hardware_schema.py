@@ -11,6 +11,7 @@ from chargepoint.config.model import (
     EvseHardware,
     IndicatorConfig,
     LockConfig,
+    McuEvseHardware,
     MeterConfig,
     ModbusBusConfig,
     PilotConfig,
@@ -40,8 +41,13 @@ def _flag(s: Section, key: str, default: bool) -> bool:
     return bool(s.boolean(key, default=default, fix=_LEVEL))
 
 
-def evse_hardware(s: Section, board_kind: str | None) -> EvseHardware | None:
+def evse_hardware(s: Section, board_kind: str | None) -> EvseHardware | McuEvseHardware | None:
     """The hardware tables of one [[evse]]; required for a real board, refused on the simulator."""
+    if board_kind == "mcu":
+        from chargepoint.config.mcu_schema import refuse_mcu_owned
+
+        refuse_mcu_owned(s)
+        return McuEvseHardware(meter=_meter(s))
     real = board_kind == "pi"
     present = [t for t in EVSE_HARDWARE_TABLES if t in s.data]
     if not real:
@@ -127,8 +133,9 @@ def _meter(s: Section) -> MeterConfig:
         registers=registers)
 
 
-def board_hardware(root: Section, board_kind: str | None, evses: dict[int, EvseHardware | None]) -> BoardHardware | None:
-    if board_kind != "pi":
+def board_hardware(root: Section, board_kind: str | None,
+                   evses: dict[int, EvseHardware | McuEvseHardware | None]) -> BoardHardware | None:
+    if board_kind not in ("pi", "mcu"):
         for table in TOP_HARDWARE_TABLES:
             if table in root.data:
                 root.fail(table, f"hardware table on board kind {board_kind!r}",

@@ -20,19 +20,27 @@ class OcppConfig:
     version: str  # "1.6"
     csms_url: str  # ws:// or wss://, without the charge point id (it is appended)
     heartbeat_interval_s: int = 300
-    security_profile: int = 0  # 0: none, 1: basic auth over ws, 2: basic auth over TLS, 3: client certs
+    security_profile: int = 0  # 0: none, 1: Basic auth, 2: Basic auth over TLS, 3: TLS client certificate
     password_file: Path | None = None
     response_timeout_s: float = 30.0
     ping_interval_s: float = 30.0
     ping_timeout_s: float = 20.0
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 60.0
+    # Security profiles (docs/security.md): where TLS profiles connect, what they trust first, the
+    # provisioned client certificate, and where keys, certificates and the security log live.
+    csms_url_tls: str | None = None  # profiles 2 and 3; default: csms_url with wss://
+    ca_file: Path | None = None  # initial CentralSystemRootCertificate(s), PEM
+    client_certificate_file: Path | None = None  # a provisioned Charge Point certificate (profile 3)
+    client_key_file: Path | None = None
+    security_dir: Path | None = None  # default: security/ beside the database
 
 
 @dataclass(frozen=True)
 class BoardConfig:
     kind: str  # "sim"
-    control_period_ms: int = 10
+    control_period_ms: int = 5
+    quiet_period_ms: int = 50  # control period while every EVSE is quiet (no EV, nothing energised)
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,11 @@ class SimConfig:
 @dataclass(frozen=True)
 class LoggingConfig:
     level: str = "INFO"
+    # The retained log that diagnostics uploads are cut from (UTC timestamps, rotated by size);
+    # None: stderr only. firmware.toml always names one (default: logs/borne.log beside the database).
+    file: Path | None = None
+    file_size_kb: int = 1024  # one file's size before it is rotated
+    file_count: int = 5  # files kept, the current one included: at most file_count x file_size_kb
 
 
 @dataclass(frozen=True)
@@ -86,6 +99,25 @@ class SafetyConfig:
 
 
 @dataclass(frozen=True)
+class FirmwareConfig:
+    """Where releases live and how updates are fetched and tried (docs/firmware-update.md)."""
+
+    root: Path  # releases/<dir>/, and the current and previous symlinks
+    work_dir: Path  # downloads and unpacked packages
+    state_file: Path  # the update state machine (JSON, replaced atomically)
+    python: Path | None = None  # interpreter new releases are built on; None: the running one's base
+    unsigned_updates: bool = True  # False: UpdateFirmware is answered NotSupported (whitepaper L01.FR.20)
+    ca_file: Path | None = None  # CAs for https:// downloads; None: the system's
+    download_timeout_s: float = 60.0
+    max_package_mb: int = 512
+    default_retries: int = 3  # download attempts when the CSMS does not say
+    default_retry_interval_s: int = 60
+    install_timeout_s: float = 1800.0
+    trial_timeout_s: float = 600.0  # a new release must be accepted by the CSMS within this
+    max_trial_starts: int = 3  # starts a new release gets before it is rolled back
+
+
+@dataclass(frozen=True)
 class Config:
     source: Path
     chargepoint: ChargePointConfig
@@ -98,6 +130,8 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     hardware: BoardHardware | None = None  # real boards only
+    mcu: McuConfig | None = None  # [board] kind = "mcu" only
+    firmware: FirmwareConfig | None = None  # always set by the loader; None in hand-built configs
 
 
 # ---- hardware of a real board ([board] kind = "pi") -------------------------------------------
@@ -201,8 +235,33 @@ class IndicatorConfig:
 class BoardHardware:
     """Everything a real board needs beyond the per-EVSE devices."""
 
-    evses: dict[int, EvseHardware]
+    evses: dict[int, EvseHardware | McuEvseHardware]  # McuEvseHardware on kind "mcu"
     modbus_buses: tuple[ModbusBusConfig, ...] = ()
     reader: ReaderConfig | None = None
     indicator: IndicatorConfig | None = None
     heartbeat_pin: int | None = None
+
+
+# ---- a board with a safety co-processor ([board] kind = "mcu", docs/mcu-protocol.md) ----------
+
+
+@dataclass(frozen=True)
+class McuConfig:
+    """The serial link to the MCU that owns pilot, contactor, RCM (and PP, lock) of every EVSE."""
+
+    port: str
+    baudrate: int = 115200
+    heartbeat_ms: int = 100  # Borne's heartbeat, with the whole wanted state re-sent
+    silence_timeout_ms: int = 500  # both ways: the MCU goes safe, Borne raises MCU_LINK
+    write_timeout_ms: int = 50
+    reopen_ms: int = 500  # between attempts to reopen a vanished port
+    self_test_timeout_s: float = 5.0
+    proximity: bool = True  # the MCU measures PP
+    lock: bool = True  # the MCU drives the socket lock
+
+
+@dataclass(frozen=True)
+class McuEvseHardware:
+    """What an EVSE has beside the MCU: its meter."""
+
+    meter: MeterConfig

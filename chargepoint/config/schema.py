@@ -26,11 +26,14 @@ from chargepoint.config.hardware_schema import (
     board_hardware,
     evse_hardware,
 )
+from chargepoint.config.firmware_schema import firmware_config
+from chargepoint.config.mcu_schema import mcu_config
+from chargepoint.config.security_schema import PROFILE_FIX, read_security
 from chargepoint.config.validation import Checker, Section, describe, quote
 from hal.board import BOARD_KINDS
 
 TABLES = ("chargepoint", "ocpp", "board", "storage", "evse", "auth", "sim", "logging", "safety",
-          *TOP_HARDWARE_TABLES)
+          *TOP_HARDWARE_TABLES, "mcu", "firmware")
 CHARGEPOINT_KEYS = ("id", "vendor", "model", "serial_number", "firmware_version")
 OCPP_KEYS = (
     "version",
@@ -38,20 +41,25 @@ OCPP_KEYS = (
     "heartbeat_interval_s",
     "security_profile",
     "password_file",
+    "csms_url_tls",
+    "ca_file",
+    "client_certificate_file",
+    "client_key_file",
+    "security_dir",
     "response_timeout_s",
     "ping_interval_s",
     "ping_timeout_s",
     "reconnect_min_s",
     "reconnect_max_s",
 )
-BOARD_KEYS = ("kind", "control_period_ms")
+BOARD_KEYS = ("kind", "control_period_ms", "quiet_period_ms")
 STORAGE_KEYS = ("path", "admin_socket")
 EVSE_KEYS = ("id", "max_current_a", "phases", "nominal_voltage_v", "ventilation", "connector",
              *EVSE_HARDWARE_TABLES)
 CONNECTOR_KEYS = ("id", "type")
 AUTH_KEYS = ("whitelist", "whitelist_always")
 SIM_KEYS = ("control_socket",)
-LOGGING_KEYS = ("level",)
+LOGGING_KEYS = ("level", "file", "file_size_kb", "file_count")
 SAFETY_KEYS = (
     "overcurrent_time_s",
     "open_on_meter_loss",
@@ -78,10 +86,6 @@ _URL_FIX = (
     "a ws:// or wss:// URL with a host, without the charge point id (it is appended), "
     'e.g. "ws://127.0.0.1:9000/ocpp"'
 )
-_PROFILE_FIX = (
-    "0 (no authentication), 1 (Basic auth, ws:// or wss://) or 2 (Basic auth over TLS, wss:// only); "
-    "3 (client certificates) is not supported yet"
-)
 _CONNECTOR_FIX = (
     "exactly one [[evse.connector]] per [[evse]]: in Mode 3 each connector has its own control pilot, "
     "so a second connector is configured as another [[evse]]"
@@ -91,8 +95,9 @@ _POSITIVE_SECONDS = "a number greater than 0 (seconds)"
 _HEARTBEAT_FIX = "an integer of at least 1 (seconds)"
 _PING_INTERVAL_FIX = "a number of at least 0 (seconds; 0 turns pings off)"
 _RECONNECT_MAX_FIX = "a number of seconds, at least reconnect_min_s (default 1)"
-_PASSWORD_FILE_FIX = f"the path of a file holding the Basic-auth password; {_PATH_NOTE}"
-_CONTROL_PERIOD_FIX = "an integer from 1 to 100 (milliseconds)"
+# One period plus the 20 ms CP debounce must stay inside IEC 61851's 50 ms detection budget.
+_CONTROL_PERIOD_FIX = "an integer from 1 to 25 (milliseconds)"
+_QUIET_PERIOD_FIX = "an integer from 10 to 100 (milliseconds; used only while no EV is plugged in)"
 _STORAGE_PATH_FIX = f'the path of the database file, e.g. "run/borne.db"; {_PATH_NOTE}'
 _ADMIN_SOCKET_FIX = (
     "the path of the controller's local admin socket (used by `chargepoint status`), "
@@ -106,6 +111,12 @@ _SOCKET_FIX = f'the path of the simulator\'s Unix control socket, e.g. "run/sim.
 _WHITELIST_ALWAYS_FIX = (
     "true (whitelisted tags charge without asking the CSMS) or false (only when the CSMS cannot be asked)"
 )
+_LOG_FILE_FIX = (
+    'the path of the retained log file, e.g. "run/logs/borne.log" (rotated copies get .1, .2... beside it); '
+    f"default: logs/borne.log beside the database; {_PATH_NOTE}"
+)
+_LOG_SIZE_FIX = "an integer from 16 to 102400 (kilobytes per file before it is rotated)"
+_LOG_COUNT_FIX = "an integer from 2 to 50 (files kept, the current one included)"
 _WHITELIST_FIX = "an array of idTags, each 1 to 20 characters (OCPP 1.6 idTag is CiString20), each listed once"
 
 
@@ -130,11 +141,14 @@ def build_config(checker: Checker, document: dict[str, Any], source: Path) -> Co
     hardware = board_hardware(root, board.kind, evse_hardware_by_id)
     auth = _auth(root)
     sim = _sim(root, board.kind)
-    logging = _logging(root)
+    logging = _logging(root, storage.path)
     safety = _safety(root)
+    mcu = mcu_config(root, board.kind)
+    firmware = firmware_config(root, storage.path)
     if checker.issues:
         return None
-    return Config(source, chargepoint, ocpp, board, storage, evses, auth, sim, logging, safety, hardware)
+    return Config(source, chargepoint, ocpp, board, storage, evses, auth, sim, logging, safety, hardware, mcu=mcu,
+                  firmware=firmware)
 
 
 def _chargepoint(root: Section) -> ChargePointConfig:
@@ -168,8 +182,8 @@ def _ocpp(root: Section) -> OcppConfig:
     url = s.string("csms_url", fix=_URL_FIX)
     if url is not None:
         url = _check_url(s, url)
-    profile = s.integer("security_profile", default=0, low=0, high=3, fix=_PROFILE_FIX)
-    _check_security(s, profile, url)
+    profile = s.integer("security_profile", default=0, low=0, high=3, fix=PROFILE_FIX)
+    security = read_security(root, s, profile, url)
     reconnect_min = s.number("reconnect_min_s", default=1.0, above=0, fix=_POSITIVE_SECONDS)
     reconnect_max = s.number("reconnect_max_s", default=60.0, above=0, fix=_RECONNECT_MAX_FIX)
     if reconnect_min is not None and reconnect_max is not None and reconnect_max < reconnect_min:
@@ -181,12 +195,12 @@ def _ocpp(root: Section) -> OcppConfig:
         csms_url=url,
         heartbeat_interval_s=s.integer("heartbeat_interval_s", default=300, low=1, fix=_HEARTBEAT_FIX),
         security_profile=profile,
-        password_file=s.path("password_file", default=None, fix=_PASSWORD_FILE_FIX),
         response_timeout_s=s.number("response_timeout_s", default=30.0, above=0, fix=_POSITIVE_SECONDS),
         ping_interval_s=s.number("ping_interval_s", default=30.0, low=0, fix=_PING_INTERVAL_FIX),
         ping_timeout_s=s.number("ping_timeout_s", default=20.0, above=0, fix=_POSITIVE_SECONDS),
         reconnect_min_s=reconnect_min,
         reconnect_max_s=reconnect_max,
+        **security,
     )
 
 
@@ -214,30 +228,14 @@ def _check_url(s: Section, url: str) -> str | None:
     return url
 
 
-def _check_security(s: Section, profile: int | None, url: str | None) -> None:
-    if profile == 3:
-        s.fail("security_profile", "security profile 3 (TLS client certificates) is not supported yet", _PROFILE_FIX)
-    if profile == 2 and url is not None and not url.startswith("wss://"):
-        s.fail(
-            "csms_url",
-            "security profile 2 sends the password over TLS, but the URL starts with ws://",
-            "a wss:// URL, or security_profile = 1 for Basic auth without TLS",
-        )
-    if profile in (1, 2) and "password_file" not in s.data:
-        s.fail(
-            "password_file",
-            f"security profile {profile} uses Basic auth, but no password_file is set",
-            f"password_file = {_PASSWORD_FILE_FIX}",
-        )
-
-
 def _board(root: Section) -> BoardConfig:
     s = root.table("board", BOARD_KEYS, required=True, fix='a [board] table with kind = "sim"')
     kinds = ", ".join(f'"{kind}"' for kind in BOARD_KINDS)
     return _build(
         BoardConfig,
         kind=s.choice("kind", BOARD_KINDS, fix=f"one of: {kinds}"),
-        control_period_ms=s.integer("control_period_ms", default=10, low=1, high=100, fix=_CONTROL_PERIOD_FIX),
+        control_period_ms=s.integer("control_period_ms", default=5, low=1, high=25, fix=_CONTROL_PERIOD_FIX),
+        quiet_period_ms=s.integer("quiet_period_ms", default=50, low=10, high=100, fix=_QUIET_PERIOD_FIX),
     )
 
 
@@ -333,11 +331,18 @@ def _sim(root: Section, board_kind: str | None) -> SimConfig | None:
     return _build(SimConfig, control_socket=s.path("control_socket", fix=_SOCKET_FIX))
 
 
-def _logging(root: Section) -> LoggingConfig:
+def _logging(root: Section, database: Path | None) -> LoggingConfig:
     s = root.table("logging", LOGGING_KEYS, required=False)
     levels = ", ".join(LOG_LEVELS)
     level = s.choice("level", LOG_LEVELS, default="INFO", fold_case=True, fix=f"one of {levels} (any case)")
-    return LoggingConfig(level=level or "INFO")
+    default_file = database.parent / "logs" / "borne.log" if database is not None else None
+    return _build(
+        LoggingConfig,
+        level=level or "INFO",
+        file=s.path("file", default=default_file, fix=_LOG_FILE_FIX),
+        file_size_kb=s.integer("file_size_kb", default=1024, low=16, high=102400, fix=_LOG_SIZE_FIX),
+        file_count=s.integer("file_count", default=5, low=2, high=50, fix=_LOG_COUNT_FIX),
+    )
 
 
 def _safety(root: Section) -> SafetyConfig:

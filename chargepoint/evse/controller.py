@@ -7,7 +7,11 @@ The policy layer only sets intentions (authorised, available, current limit); th
 alone decides whether they are safe to act on."""
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any, TypeVar
 
 from chargepoint.evse.debounce import Debounced
 from chargepoint.evse.events import (
@@ -22,6 +26,21 @@ from chargepoint.evse.iec61851 import MIN_CURRENT_A, duty_for_current, offered_c
 from hal.board import EvseDevices
 from hal.types import CpState, FaultKind, PilotMode, PilotOutput
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _exclusive(method: F) -> F:
+    """The control loop runs in its own thread and the policy on the event loop: every entry
+    point takes the controller's lock, so a step never sees half of a policy change."""
+
+    @wraps(method)
+    def locked(self: EvseController, *args: Any, **kwargs: Any) -> Any:
+        with self._guard:
+            return method(self, *args, **kwargs)
+
+    return locked  # type: ignore[return-value]
+
+
 # Faults that stay until a technician clears them: the hardware may be damaged.
 LATCHING_FAULTS = frozenset({FaultKind.RCM, FaultKind.RCM_SELF_TEST, FaultKind.WELD, FaultKind.CONTACTOR})
 
@@ -31,6 +50,10 @@ class EvseTiming:
     """IEC 61851-1 timing as applied here (see docs/architecture.md for the sources)."""
 
     cp_debounce_s: float = 0.02  # detection budget is 50 ms including filtering
+    # Leaving C/D under load is confirmed by consecutive samples rather than by time: the
+    # sensor's own filtering and hysteresis already reject noise, and the opening direction is
+    # the safe one, so it is held to the sampling rate, not to the debounce time.
+    leave_energy_samples: int = 2
     pp_debounce_s: float = 0.05  # PP and CP open within milliseconds of each other at unplug
     feedback_mismatch_s: float = 0.25  # mirror contact disagreeing longer than this is a fault
     state_f_min_s: float = 0.3  # state F is held at least this long after a fault
@@ -45,6 +68,9 @@ class _Intent:
     available: bool = True
     limit_a: float | None = None  # smart charging / site limit; None = no limit
     unlock_requested: bool = False
+    # UnlockConnectorOnEVSideDisconnect: False keeps a locked cable locked when the EV side is
+    # unplugged, until request_unlock() or a new authorisation.
+    unlock_on_ev_disconnect: bool = True
 
 
 @dataclass
@@ -62,6 +88,9 @@ class EvseSnapshot:
     authorised: bool
     available: bool
     offering: bool  # the EVSE lets the EV draw: authorised, available, fault-free, >= 6 A
+    # A CP change is seen but not yet confirmed (or the EV left C/D and the contactor opened
+    # before the CP state's debounce): what the connector's status will be is not known yet.
+    settling: bool = False
 
 
 
@@ -75,12 +104,14 @@ class EvseController:
     timing: EvseTiming = field(default_factory=EvseTiming)
 
     def __post_init__(self) -> None:
+        self._guard = threading.RLock()
         self._intent = _Intent()
         self._rcm_testing = False
         self._cp = Debounced(CpState.A, self.timing.cp_debounce_s)
         # Whether the EV asks for energy (C or D), debounced on its own: leaving C/D must count
         # even when the EV passes through several other states faster than the CP debounce.
         self._wants_energy = Debounced(False, self.timing.cp_debounce_s)
+        self._leaving_energy = 0  # consecutive samples without C/D while the EV wanted energy
         self._diode = Debounced(False, self.timing.cp_debounce_s)
         self._pp_error = Debounced(False, self.timing.pp_debounce_s)
         self._plugged = False
@@ -98,6 +129,7 @@ class EvseController:
         self._reported_faults: frozenset[FaultKind] = frozenset()
         self._reported_pilot = self.devices.pilot.output
         self._reported_contactor = self.devices.contactor.commanded_closed
+        self._lock_held = False  # kept locked after the EV side was unplugged
         # Safe outputs first: whatever the hardware was left in, start open and not offering.
         self.devices.contactor.set_closed(False)
         self.devices.pilot.set_constant_high()
@@ -106,24 +138,43 @@ class EvseController:
 
     # ---- intentions from the policy layer (take effect at the next step) -------------------
 
+    @_exclusive
     def authorise(self) -> None:
         self._intent.authorised = True
         self._intent.unlock_requested = False
+        self._lock_held = False  # a new session owns the cable now
 
+    @_exclusive
     def deauthorise(self) -> None:
         self._intent.authorised = False
 
+    @_exclusive
     def set_available(self, available: bool) -> None:
         self._intent.available = available
 
+    @_exclusive
     def set_limit_a(self, limit_a: float | None) -> None:
         self._intent.limit_a = limit_a
 
+    @_exclusive
     def request_unlock(self) -> None:
         """Release the cable as soon as it is safe (contactor open, no weld)."""
         self._intent.authorised = False
         self._intent.unlock_requested = True
+        self._lock_held = False
 
+    @_exclusive
+    def set_unlock_on_ev_disconnect(self, unlock: bool) -> None:
+        """Whether a locked cable is released when the EV side is unplugged (OCPP 1.6 §4.10)."""
+        self._intent.unlock_on_ev_disconnect = unlock
+
+    @property
+    @_exclusive
+    def lock_held(self) -> bool:
+        """The cable stays locked after the EV side was unplugged, waiting for its owner."""
+        return self._lock_held
+
+    @_exclusive
     def set_external_fault(self, kind: FaultKind, active: bool) -> None:
         """Faults detected outside the control loop (meter loss, for one)."""
         if active:
@@ -131,14 +182,17 @@ class EvseController:
         else:
             self._external.discard(kind)
 
+    @_exclusive
     def latch_fault(self, kind: FaultKind) -> None:
         """A fault found outside the control loop that only a technician may clear."""
         self._latched.add(kind)
 
+    @_exclusive
     def suspend_rcm_monitoring(self, suspended: bool) -> None:
         """While the RCM self-test injects its test current (EVSE idle), its trip is expected."""
         self._rcm_testing = suspended
 
+    @_exclusive
     def clear_latched_faults(self) -> frozenset[FaultKind]:
         """Technician reset. Returns what was cleared; the RCM is re-armed too."""
         cleared = frozenset(self._latched)
@@ -149,6 +203,7 @@ class EvseController:
 
     # ---- the control loop --------------------------------------------------------------------
 
+    @_exclusive
     def step(self, now: float) -> list[EvseEvent]:
         events: list[EvseEvent] = []
         self._sense(now, events)
@@ -170,7 +225,7 @@ class EvseController:
             self._cp = Debounced(self._cp.value, self.timing.cp_debounce_s)
             self._wants_energy = Debounced(self._wants_energy.value, self.timing.cp_debounce_s)
         else:
-            self._wants_energy.update(reading.state.wants_energy, now)
+            self._filter_wants_energy(reading.state.wants_energy, now)
             if self._cp.update(reading.state, now):
                 current = self._cp.value
                 if current in (CpState.A,):
@@ -204,6 +259,8 @@ class EvseController:
 
         if d.over_temperature is not None:
             self._toggle(FaultKind.OVER_TEMPERATURE, d.over_temperature.active())
+        for kind, source in d.fault_inputs.items():
+            self._toggle(kind, source.active())
 
         if d.rcm is not None and not self._rcm_testing and d.rcm.tripped():
             self._latched.add(FaultKind.RCM)
@@ -226,6 +283,17 @@ class EvseController:
         elif now - self._mismatch_since > self.timing.feedback_mismatch_s:
             self._latched.add(FaultKind.CONTACTOR if commanded else FaultKind.WELD)
 
+    def _filter_wants_energy(self, wants: bool, now: float) -> None:
+        """Asking for energy counts after the debounce time; leaving C/D after a few samples."""
+        if self._wants_energy.value and not wants:
+            self._leaving_energy += 1
+            if self._leaving_energy >= self.timing.leave_energy_samples:
+                self._wants_energy = Debounced(False, self.timing.cp_debounce_s)
+                self._leaving_energy = 0
+            return
+        self._leaving_energy = 0
+        self._wants_energy.update(wants, now)
+
     def _toggle(self, kind: FaultKind, active: bool) -> None:
         if active:
             self._conditions.add(kind)
@@ -234,7 +302,8 @@ class EvseController:
 
     @property
     def faults(self) -> frozenset[FaultKind]:
-        return frozenset(self._latched | self._conditions | self._external)
+        with self._guard:
+            return frozenset(self._latched | self._conditions | self._external)
 
     @property
     def offered_current_a(self) -> float:
@@ -328,8 +397,14 @@ class EvseController:
             want = True
         elif in_fault_hold and lock.commanded_locked:
             want = True
-        elif self._intent.unlock_requested or not self._plugged:
+        elif self._intent.unlock_requested:
             want = False
+        elif self._lock_held:
+            want = True
+        elif not self._plugged:
+            # The EV side was unplugged: a locked cable stays locked when the policy says so.
+            self._lock_held = lock.commanded_locked and not self._intent.unlock_on_ev_disconnect
+            want = self._lock_held
         else:
             want = self._intent.authorised
         if want != lock.commanded_locked:
@@ -355,6 +430,7 @@ class EvseController:
 
     # ---- read-only view ----------------------------------------------------------------------
 
+    @_exclusive
     def snapshot(self) -> EvseSnapshot:
         d = self.devices
         return EvseSnapshot(
@@ -370,7 +446,17 @@ class EvseController:
             available=self._intent.available,
             offering=(self._intent.authorised and self._intent.available and not self.faults
                       and self.offered_current_a > 0),
+            settling=self._cp.settling or (self._cp.value.wants_energy and not self._wants_energy.value),
         )
+
+    @property
+    @_exclusive
+    def quiet(self) -> bool:
+        """Nothing here needs a fast reaction: no EV, nothing energised or pending, no fault and
+        no timer running. The control loop may then sample less often."""
+        return (not self._plugged and self._cp.value is CpState.A and not self._cp.settling
+                and not self.devices.contactor.commanded_closed and not self.devices.pilot.output.pwm_on
+                and not self.faults and self._state_f_since is None and self._mismatch_since is None)
 
     @property
     def plugged(self) -> bool:

@@ -16,6 +16,11 @@ class Debounced(Generic[T]):
     _candidate: T | None = None
     _since: float = 0.0
 
+    @property
+    def settling(self) -> bool:
+        """A different sample was seen and is waiting out the debounce time."""
+        return self._candidate is not None
+
     def update(self, sample: T, now: float) -> bool:
         """Feed one sample; True when the accepted value changed."""
         if sample == self.value:

@@ -41,28 +41,63 @@ def on_edges(device: DigitalInputDevice, callback: Any) -> None:
 
 
 class TaskSlot:
-    """At most one background task at a time, started only when an asyncio loop is running.
+    """At most one background task at a time, run on the event loop that built the driver.
 
     Drivers whose behaviour depends on time (pulse ends, timeouts, blinking) compute everything
     from the clock in a `poll(now)` method; the task only calls `poll` at the right moments, so
-    without a running loop (or in tests that step by hand) `poll` alone is enough."""
+    without any loop (or in tests that step by hand) `poll` alone is enough. The control loop
+    calls drivers from its own thread: a task started there is handed to the event loop."""
 
     def __init__(self, name: str) -> None:
         self._name = name
         self._task: asyncio.Task[None] | None = None
+        try:
+            self._home: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._home = None
 
     def start(self, coro: Coroutine[Any, Any, None]) -> bool:
-        self.cancel()
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+        loop, here = self._loop()
+        if loop is None:
             coro.close()
             return False
-        self._task = loop.create_task(coro, name=self._name)
-        self._task.add_done_callback(self._done)
+        if here:
+            self._start(coro)
+            return True
+        try:
+            loop.call_soon_threadsafe(self._start, coro)
+        except RuntimeError:  # the loop closed meanwhile
+            coro.close()
+            return False
         return True
 
     def cancel(self) -> None:
+        loop, here = self._loop()
+        if loop is None or here:
+            self._cancel()
+            return
+        try:
+            loop.call_soon_threadsafe(self._cancel)
+        except RuntimeError:
+            self._cancel()
+
+    def _loop(self) -> tuple[asyncio.AbstractEventLoop | None, bool]:
+        """The loop to run on, and whether the caller is on its thread."""
+        try:
+            return asyncio.get_running_loop(), True
+        except RuntimeError:
+            pass
+        home = self._home
+        if home is not None and home.is_running() and not home.is_closed():
+            return home, False
+        return None, False
+
+    def _start(self, coro: Coroutine[Any, Any, None]) -> None:
+        self._cancel()
+        self._task = asyncio.get_running_loop().create_task(coro, name=self._name)
+        self._task.add_done_callback(self._done)
+
+    def _cancel(self) -> None:
         if self._task is not None and not self._task.done():
             self._task.cancel()
         self._task = None

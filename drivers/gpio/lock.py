@@ -18,6 +18,7 @@ instead of the injected clock, and writing the pins from a second thread.
 from __future__ import annotations
 
 import logging
+import threading
 
 from gpiozero.pins import Factory
 
@@ -63,6 +64,8 @@ class GpioSocketLock:
         self._pulse_until: float | None = None  # end of the running motor pulse
         self._failed = False
         self._timer = TaskSlot("socket-lock")
+        # Commands come from the control loop's thread, timer polls from the event loop.
+        self._mutex = threading.RLock()
 
     @property
     def motorised(self) -> bool:
@@ -71,7 +74,10 @@ class GpioSocketLock:
     # ---- hal.contracts.SocketLock ------------------------------------------------------------
 
     def set_locked(self, locked: bool) -> None:
-        locked = bool(locked)
+        with self._mutex:
+            self._set_locked(bool(locked))
+
+    def _set_locked(self, locked: bool) -> None:
         if locked == self._commanded and self._commanded_at is not None and not self._failed:
             return
         now = self._clock.monotonic()
@@ -109,6 +115,10 @@ class GpioSocketLock:
 
     def poll(self, now: float) -> None:
         """End a pulse that has lasted `pulse_s`; flag a feedback that has not followed."""
+        with self._mutex:
+            self._poll(now)
+
+    def _poll(self, now: float) -> None:
         if self._pulse_until is not None and now >= self._pulse_until:
             self._end_pulse()
         if (not self._failed and self._commanded_at is not None and self._feedback is not None

@@ -16,10 +16,7 @@ from drivers.gpio.heartbeat import GpioHeartbeat
 from drivers.gpio.indicator import GpioIndicator
 from drivers.gpio.lock import GpioSocketLock
 from drivers.gpio.rcm import GpioRcm
-from drivers.meter.bus import ModbusBus
-from drivers.meter.maps import get_map
-from drivers.meter.modbus_meter import ModbusMeter
-from drivers.meter.registers import custom_map
+from drivers.meter.configured import ConfiguredMeters
 from drivers.pilot.ads1115 import Ads1115, Ads1115Scanner
 from drivers.pilot.control_pilot import HardwarePilot
 from drivers.pilot.cp_sensor import CpSensor
@@ -31,7 +28,7 @@ from hal.clock import Clock
 
 if TYPE_CHECKING:
     from chargepoint.config import Config
-    from chargepoint.config.model import BoardHardware, ModbusBusConfig
+    from chargepoint.config.model import BoardHardware
 
 PWM_ROOT = Path("/sys/class/pwm")
 
@@ -57,7 +54,7 @@ class PiBoardBuilder:
         self._buses: dict[int, Any] = {}
         self._adcs: dict[tuple[int, int], Ads1115] = {}
         self._scanners: dict[tuple[int, int], Ads1115Scanner] = {}
-        self._modbus: dict[str, ModbusBus] = {}
+        self.meters = ConfiguredMeters(self.hw.modbus_buses, clock)
 
     def _channels(self) -> dict[tuple[int, int], list[int]]:
         """Every ADC channel in use, per chip: one scanner per chip serves CP and PP alike."""
@@ -81,18 +78,6 @@ class PiBoardBuilder:
             self._scanners[key].prime()
         return self._scanners[key]
 
-    def _modbus_bus(self, name: str) -> ModbusBus:
-        if name not in self._modbus:
-            cfg: ModbusBusConfig = next(b for b in self.hw.modbus_buses if b.name == name)
-            if cfg.port is not None:
-                self._modbus[name] = ModbusBus.rtu(cfg.port, baudrate=cfg.baudrate, parity=cfg.parity,
-                                                   stopbits=cfg.stopbits, timeout_s=cfg.timeout_s,
-                                                   clock=self.clock, name=name)
-            else:
-                self._modbus[name] = ModbusBus.tcp(cfg.host or "", cfg.tcp_port, timeout_s=cfg.timeout_s,
-                                                   clock=self.clock, name=name)
-        return self._modbus[name]
-
     def _evse(self, evse_id: int) -> EvseDevices:
         hw = self.hw.evses[evse_id]
         c, p = hw.contactor, hw.pilot
@@ -102,8 +87,6 @@ class PiBoardBuilder:
         state_f = OutputDevice(p.state_f_pin, pin_factory=self.pins) if p.state_f_pin is not None else None
         pilot = HardwarePilot(SysfsPwm(p.pwm_chip, p.pwm_channel, root=self.pwm_root, sleep=self.pwm_sleep), sensor, state_f,
                               clock=self.clock)
-        meter_cfg = hw.meter
-        register_map = custom_map(meter_cfg.registers or {}) if meter_cfg.model == "custom" else get_map(meter_cfg.model)
         return EvseDevices(
             contactor=GpioContactor(c.pin, c.active_high, c.feedback_pin, c.feedback_closed_high,
                                     pin_factory=self.pins, clock=self.clock),
@@ -115,7 +98,7 @@ class PiBoardBuilder:
             lock=(GpioSocketLock(hw.lock.lock_pin, hw.lock.unlock_pin, hw.lock.feedback_pin,
                                  hw.lock.feedback_locked_high, hw.lock.pulse_s, hw.lock.timeout_s,
                                  clock=self.clock, pin_factory=self.pins) if hw.lock else None),
-            meter=ModbusMeter(self._modbus_bus(meter_cfg.bus), meter_cfg.device_id, register_map),
+            meter=self.meters.meter(hw.meter),
             over_temperature=(GpioFaultInput(hw.over_temperature_pin, hw.over_temperature_active_high,
                                              pin_factory=self.pins) if hw.over_temperature_pin is not None else None),
         )

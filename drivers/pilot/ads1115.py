@@ -23,6 +23,7 @@ Two ways to read:
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -183,10 +184,17 @@ class Ads1115Scanner:
         self._primed = False
         self.errors = 0
         self.last_error: str | None = None
+        # The control loop's thread reads through the scanner; the optional `run` service polls
+        # from the event loop. One conversation with the chip at a time.
+        self._mutex = threading.RLock()
 
     def poll(self) -> None:
         """Collect the finished conversion (if due) and start the next one. Never waits; bus
         errors are counted, not raised (stale data shows as age in `latest`)."""
+        with self._mutex:
+            self._poll()
+
+    def _poll(self) -> None:
         now = self._clock.monotonic()
         if self._inflight is not None:
             channel, started = self._inflight
@@ -230,6 +238,10 @@ class Ads1115Scanner:
 
     def prime(self) -> None:
         """One blocking conversion of every channel (start-up)."""
+        with self._mutex:
+            self._prime()
+
+    def _prime(self) -> None:
         self._primed = True
         self._inflight = None
         for ch in self.channels:
@@ -242,20 +254,22 @@ class Ads1115Scanner:
 
     def latest(self, channel: int) -> tuple[float, float] | None:
         """(time, volts) of the newest result of `channel`, or None."""
-        values = self._history(channel)
-        return values[-1] if values else None
+        with self._mutex:
+            values = self._history(channel)
+            return values[-1] if values else None
 
     def recent(self, channel: int, n: int) -> list[tuple[float, float]]:
         """Up to `n` newest (time, volts) results of `channel`, oldest first."""
-        values = self._history(channel)
-        return list(values)[-n:]
+        with self._mutex:
+            return list(self._history(channel))[-n:]
 
     def _history(self, channel: int) -> deque[tuple[float, float]]:
         if channel not in self._values:
             raise ValueError(f"channel {channel} is not scanned (scanner channels: {self.channels})")
-        if not self._values[channel] and not self._primed:
-            self.prime()
-        return self._values[channel]
+        with self._mutex:
+            if not self._values[channel] and not self._primed:
+                self._prime()
+            return self._values[channel]
 
     def _error(self, exc: AdcError) -> None:
         if self.errors == 0 or str(exc) != self.last_error:

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,9 @@ class SimEvse:
         self.clock = clock
         self.ev = SimEv()
         self.faults: set[FaultKind] = set()
+        # The control loop (its own thread) and the event loop (meter, control socket) both
+        # change and read the physics: one lock keeps the energy integration exact.
+        self.physics = threading.RLock()
         self._energy_wh = float(initial_energy_wh)
         self._last_t = clock.monotonic()
         self.contactor = SimContactor(self)
@@ -123,16 +127,22 @@ class SimEvse:
 
     def settle(self) -> None:
         """Book the energy drawn since the last change, at the power that held meanwhile."""
-        now = self.clock.monotonic()
-        if now > self._last_t:
-            self._energy_wh += self.power_w() * (now - self._last_t) / 3600.0
-        self._last_t = max(now, self._last_t)
+        with self.physics:
+            now = self.clock.monotonic()
+            if now > self._last_t:
+                self._energy_wh += self.power_w() * (now - self._last_t) / 3600.0
+            self._last_t = max(now, self._last_t)
 
     def energy_wh(self) -> float:
-        self.settle()
-        return self._energy_wh
+        with self.physics:
+            self.settle()
+            return self._energy_wh
 
     def cp_reading(self) -> CpReading:
+        with self.physics:
+            return self._cp_reading()
+
+    def _cp_reading(self) -> CpReading:
         if self.pilot.output.mode is PilotMode.STATE_F:
             state = CpState.F
         elif FaultKind.STATE_E in self.faults:
@@ -145,26 +155,31 @@ class SimEvse:
     # --- what the outside world does -----------------------------------------------------
 
     def plug(self, max_current_a: float = 32.0, phases: int = 3, cable_a: int = 32) -> None:
-        self.settle()
-        self.ev.plug(max_current_a=max_current_a, phases=phases, cable_a=cable_a)
+        with self.physics:
+            self.settle()
+            self.ev.plug(max_current_a=max_current_a, phases=phases, cable_a=cable_a)
 
     def unplug(self) -> None:
-        self.settle()
-        self.ev.unplug()
+        with self.physics:
+            self.settle()
+            self.ev.unplug()
 
     def request(self, state: CpState, paused: bool = False) -> None:
-        self.settle()
-        self.ev.request(state, paused=paused)
+        with self.physics:
+            self.settle()
+            self.ev.request(state, paused=paused)
 
     def inject(self, kind: FaultKind) -> None:
-        self.settle()
-        self.faults.add(kind)
-        if kind is FaultKind.RCM:
-            self.rcm.latch()
+        with self.physics:
+            self.settle()
+            self.faults.add(kind)
+            if kind is FaultKind.RCM:
+                self.rcm.latch()
 
     def clear(self, kind: FaultKind) -> None:
-        self.settle()
-        self.faults.discard(kind)
+        with self.physics:
+            self.settle()
+            self.faults.discard(kind)
 
     def status(self) -> dict[str, Any]:
         """The board's view of this EVSE, for the control socket."""
@@ -208,9 +223,10 @@ class SimContactor:
         self._closed = False
 
     def set_closed(self, closed: bool) -> None:
-        self._evse.settle()
-        self._closed = bool(closed)
-        self._evse.outputs_changed()
+        with self._evse.physics:
+            self._evse.settle()
+            self._closed = bool(closed)
+            self._evse.outputs_changed()
 
     @property
     def commanded_closed(self) -> bool:
@@ -239,10 +255,11 @@ class SimPilot:
         self._set(PilotOutput(PilotMode.STATE_F, 0.0))
 
     def _set(self, output: PilotOutput) -> None:
-        if output != self._output:
-            self._evse.settle()
-            self._output = output
-            self._evse.outputs_changed()
+        with self._evse.physics:
+            if output != self._output:
+                self._evse.settle()
+                self._output = output
+                self._evse.outputs_changed()
 
     @property
     def output(self) -> PilotOutput:
@@ -329,17 +346,19 @@ class SimMeter:
 
     async def read(self) -> MeterReading:
         evse = self._evse
-        energy = evse.energy_wh()
-        if FaultKind.METER_LOSS in evse.faults:
-            raise MeterError(f"simulated meter of EVSE {evse.id} does not answer (meter-loss fault)")
+        with evse.physics:
+            energy = evse.energy_wh()
+            if FaultKind.METER_LOSS in evse.faults:
+                raise MeterError(f"simulated meter of EVSE {evse.id} does not answer (meter-loss fault)")
+            reading = MeterReading(
+                energy_import_wh=energy,
+                power_w=evse.power_w(),
+                voltage_v=evse.phase_voltages(),
+                current_a=evse.phase_currents(),
+            )
         if self._register is not None:
             self._register.save(evse.id, energy)
-        return MeterReading(
-            energy_import_wh=energy,
-            power_w=evse.power_w(),
-            voltage_v=evse.phase_voltages(),
-            current_a=evse.phase_currents(),
-        )
+        return reading
 
 
 class SimReader:

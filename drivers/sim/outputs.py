@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ def latch_path(control_socket: Path) -> Path:
 class OutputLatches:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._lock = threading.Lock()  # the control thread and the stall guard both write
         self._state: dict[str, dict[str, Any]] = self.read()
 
     def read(self) -> dict[str, dict[str, Any]]:
@@ -33,20 +35,22 @@ class OutputLatches:
     def update(self, evse_id: int, **outputs: Any) -> None:
         """Record outputs; the file is written only when something changed (the control loop
         repeats safe commands every cycle while a fault lasts)."""
-        current = self._state.setdefault(str(evse_id), {})
-        if all(current.get(k) == v for k, v in outputs.items()):
-            return
-        current.update(outputs)
-        self._write()
+        with self._lock:
+            current = self._state.setdefault(str(evse_id), {})
+            if all(current.get(k) == v for k, v in outputs.items()):
+                return
+            current.update(outputs)
+            self._write()
 
     def make_safe(self, evse_ids: list[int]) -> dict[str, dict[str, Any]]:
         """Every output to its safe level: contactor open, pilot at -12 V (EVSE not available).
         The lock is left as it is: releasing it could expose contacts a welded contactor keeps
         live."""
-        for evse_id in evse_ids:
-            self._state.setdefault(str(evse_id), {}).update(SAFE_OUTPUTS)
-        self._write()
-        return self._state
+        with self._lock:
+            for evse_id in evse_ids:
+                self._state.setdefault(str(evse_id), {}).update(SAFE_OUTPUTS)
+            self._write()
+            return self._state
 
     def _write(self) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -177,3 +178,30 @@ async def test_close_stops_a_running_pulse(factory: MockFactory, clock: ManualCl
     lock.close()
     assert levels(factory) == (0, 0)
     await asyncio.sleep(0)
+
+
+async def test_a_command_from_the_control_thread_runs_its_timer_on_the_event_loop(
+        factory: MockFactory, clock: ManualClock) -> None:
+    """The control loop has a thread of its own: the pulse it starts must still end, timed by
+    a task on the event loop that built the driver."""
+    lock = motor(factory, clock)
+    command = threading.Thread(target=lock.set_locked, args=(True,))
+    command.start()
+    command.join()
+    assert levels(factory) == (1, 0)
+    for _ in range(5):  # the hand-over to the event loop, then the task's first sleep
+        await asyncio.sleep(0)
+    clock.advance(0.31)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert levels(factory) == (0, 0) and not lock.pulsing
+
+
+def test_a_driver_built_without_an_event_loop_is_polled_only(factory: MockFactory, clock: ManualClock) -> None:
+    lock = motor(factory, clock)
+    command = threading.Thread(target=lock.set_locked, args=(True,))
+    command.start()
+    command.join()
+    assert lock.pulsing
+    lock.poll(clock.monotonic() + 0.3)
+    assert not lock.pulsing

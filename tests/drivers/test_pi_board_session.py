@@ -21,6 +21,7 @@ from drivers.pi.board import build_pi_board
 from drivers.pilot.fakes import FakeAds1115Bus, FakePwmSysfs
 from hal.clock import SystemClock
 from hal.types import IdToken
+from example_configs import example_text
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "pi-ads1115-sdm630-pn532.toml"
 GAIN, OFFSET = 6.6, -13.2  # the example's divider: CP volts = ADC volts x 6.6 - 13.2
@@ -53,7 +54,7 @@ def pins():
 
 async def test_a_session_on_real_drivers(tmp_path: Path, pins: MockFactory) -> None:
     port = free_port()
-    text = EXAMPLE.read_text()
+    text = example_text(EXAMPLE)
     text = text.replace('wss://csms.example.com/ocpp', 'ws://127.0.0.1:9/ocpp').replace("security_profile = 2", "security_profile = 0")
     text = text.replace('password_file = "/etc/borne/csms-password"\n', "")
     text = text.replace('/var/lib/borne/borne.db', str(tmp_path / "borne.db"))

@@ -2,6 +2,8 @@
 the CSMS accepts it, then the status of every connector."""
 from __future__ import annotations
 
+from importlib import metadata
+
 import pytest
 from ocpp.v16 import call
 
@@ -18,7 +20,9 @@ async def test_boot_accepted_then_statuses(e2e: E2E) -> None:
     assert csms.connection.path == f"/ocpp/{CP_ID}"
 
     boot = await csms.wait_for("BootNotification", timeout=WAIT)
-    assert boot.payload == {"chargePointVendor": VENDOR, "chargePointModel": MODEL}
+    # No firmware_version in the configuration: the version of the running release is reported.
+    assert boot.payload == {"chargePointVendor": VENDOR, "chargePointModel": MODEL,
+                            "firmwareVersion": metadata.version("borne")}
 
     s0 = await e2e.wait_status(0, "Available")
     s1 = await e2e.wait_status(1, "Available")

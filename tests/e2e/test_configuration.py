@@ -28,6 +28,8 @@ async def test_get_all_configuration(ready: E2E) -> None:
     entries, unknown = await get_config(ready)
     assert unknown == []
     assert CORE_KEYS <= set(entries), CORE_KEYS - set(entries)
+    # AuthorizationKey is write-only (security whitepaper §7.2): listed without a value.
+    assert entries.pop("AuthorizationKey") == {"key": "AuthorizationKey", "readonly": False}
     for entry in entries.values():
         assert isinstance(entry["value"], str)
         assert isinstance(entry["readonly"], bool)

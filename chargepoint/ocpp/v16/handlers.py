@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from ocpp.exceptions import OccurenceConstraintViolationError
 from ocpp.routing import after, on
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
 
 from chargepoint.local_list import entries_from_ocpp
+from chargepoint.ocpp.v16.handlers_smart_charging import profile_from_library
 from chargepoint.settings import ChangeResult
 
 if TYPE_CHECKING:
@@ -22,9 +24,12 @@ class CsmsOperations:
     link: V16Link
 
     @on(Action.remote_start_transaction)
-    def on_remote_start(self, id_tag: str, connector_id: int | None = None, **_: Any) -> call_result.RemoteStartTransaction:
+    def on_remote_start(self, id_tag: str, connector_id: int | None = None,
+                        charging_profile: dict[str, Any] | None = None, **_: Any) -> call_result.RemoteStartTransaction:
+        # A TxProfile for the transaction it starts (OCPP 1.6 §5.16.2); Rejected when unusable.
+        profile = profile_from_library(charging_profile, connector_id or 0) if charging_profile is not None else None
         # While the boot is Pending the CSMS may not start transactions (OCPP 1.6 §4.2).
-        ok = self.link.accepted and self.link.station.remote_start(id_tag, connector_id)
+        ok = self.link.accepted and self.link.station.remote_start(id_tag, connector_id, profile)
         return call_result.RemoteStartTransaction(status="Accepted" if ok else "Rejected")
 
     @on(Action.remote_stop_transaction)
@@ -45,15 +50,28 @@ class CsmsOperations:
     @on(Action.get_configuration)
     def on_get_configuration(self, key: list[str] | None = None, **_: Any) -> call_result.GetConfiguration:
         settings = self.link.settings
+        if key and len(key) > settings.get_int("GetConfigurationMaxKeys"):
+            # §5.8: the charge point may limit the keys per request; more is a cardinality the
+            # request may not have here (OCPP-J CALLERROR, spelt as OCPP 1.6 spells it).
+            raise OccurenceConstraintViolationError(
+                description=f"more than GetConfigurationMaxKeys ({settings.get_int('GetConfigurationMaxKeys')}) keys")
         names = settings.names() if not key else key
         known: list[dict[str, Any]] = []
         unknown: list[str] = []
+        seen: set[str] = set()
         for name in names:
+            # Keys are CiString50 (§6.23): any case names the key, each is answered once.
+            if name.lower() in seen:
+                continue
+            seen.add(name.lower())
             spec = settings.spec(name)
             if spec is None:
                 unknown.append(name)
                 continue
-            known.append({"key": spec.name, "readonly": not spec.writable, "value": settings.raw(spec.name)})
+            entry: dict[str, Any] = {"key": spec.name, "readonly": not spec.writable}
+            if not spec.write_only:  # AuthorizationKey: listed, its value never disclosed
+                entry["value"] = settings.raw(spec.name)
+            known.append(entry)
         return call_result.GetConfiguration(configuration_key=known, unknown_key=unknown or None)
 
     @on(Action.change_configuration)
