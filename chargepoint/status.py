@@ -43,12 +43,13 @@ _FAULT_ERRORS: dict[FaultKind, tuple[str, str]] = {
     FaultKind.OVERCURRENT: ("OverCurrentFailure", "EV draws more than offered"),
     FaultKind.CONTROL_LOOP: ("InternalError", "control loop stalled"),
     FaultKind.MCU_LINK: ("InternalError", "safety co-processor not answering or not following"),
+    FaultKind.LOCK: ("ConnectorLockFailure", "socket lock did not lock"),
 }
 # When several faults are active the most serious one is reported.
 _FAULT_PRIORITY = [
     FaultKind.WELD, FaultKind.RCM, FaultKind.RCM_SELF_TEST, FaultKind.CONTACTOR, FaultKind.OVER_TEMPERATURE,
     FaultKind.MCU_LINK, FaultKind.CONTROL_LOOP, FaultKind.STATE_E, FaultKind.DIODE, FaultKind.PP,
-    FaultKind.OVERCURRENT, FaultKind.METER_LOSS,
+    FaultKind.LOCK, FaultKind.OVERCURRENT, FaultKind.METER_LOSS,
 ]
 
 

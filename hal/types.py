@@ -94,6 +94,7 @@ class FaultKind(str, enum.Enum):
     CONTROL_LOOP = "control-loop"
     OVER_TEMPERATURE = "over-temperature"
     MCU_LINK = "mcu-link"  # the safety co-processor is silent or does not follow Borne
+    LOCK = "lock"  # the socket lock did not reach the locked position
 
 
 class IndicatorPattern(str, enum.Enum):

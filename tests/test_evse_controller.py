@@ -27,6 +27,7 @@ from chargepoint.evse.events import (
     PilotChanged,
 )
 from chargepoint.evse.iec61851 import duty_for_current
+from chargepoint.status import error_for
 from drivers.sim.board import SimBoard, build_sim
 from drivers.sim.devices import SimEvse
 from hal.clock import ManualClock
@@ -865,3 +866,35 @@ def test_tethered_evse_has_no_lock_and_no_pp() -> None:
     assert rig.locked is None
     assert rig.ctl.snapshot().locked is None
     assert rig.pilot.duty_percent == pytest.approx(duty_for_current(32))
+
+
+# --- the socket lock --------------------------------------------------------------------------
+
+
+def test_a_socket_is_not_energised_while_its_lock_does_not_hold(rig: Rig) -> None:
+    rig.sim.inject_fault(1, FaultKind.LOCK)  # the actuator does not move
+    rig.plugged_in()
+    rig.ctl.authorise()
+    rig.sim.set_ev_state(1, "C")
+    rig.run(0.9)
+    assert not any(closed for _, closed, _, _ in rig.history), "energised with the plug unlocked"
+    assert FaultKind.LOCK not in rig.ctl.faults  # the lock still has time to move
+    rig.run(0.2)
+    assert FaultKind.LOCK in rig.ctl.faults
+    assert error_for(rig.ctl.faults).code == "ConnectorLockFailure"
+    assert not rig.closed
+    # The plug comes out: the lock is released and the fault goes with it.
+    rig.sim.clear_fault(1, FaultKind.LOCK)
+    rig.sim.unplug(1)
+    rig.run(6.0)
+    assert not rig.ctl.faults and rig.locked is False
+
+
+def test_a_lock_that_opens_while_charging_opens_the_contactor_at_once(rig: Rig) -> None:
+    rig.charging()
+    rig.run(0.5)
+    rig.sim.inject_fault(1, FaultKind.LOCK)  # the feedback now says unlocked
+    rig.step()
+    assert not rig.closed, "the contactor stayed closed with the plug unlocked"
+    rig.run(1.1)
+    assert FaultKind.LOCK in rig.ctl.faults

@@ -43,11 +43,12 @@ FAULT_BOUND_S = {
     FaultKind.STATE_E: TIMING.cp_debounce_s + 2 * PERIOD_S,
     FaultKind.DIODE: TIMING.cp_debounce_s + 2 * PERIOD_S,
     FaultKind.PP: TIMING.pp_debounce_s + 2 * PERIOD_S,
+    FaultKind.LOCK: PERIOD_S,  # a socket's lock that does not hold: open at the next step
 }
 EV_CHANGE_BUDGET_S = 0.1  # C->B, C->D (no ventilation) or unplug: open within 100 ms
 EVSE = st.integers(1, 2)
 SIM_FAULTS = (FaultKind.RCM, FaultKind.DIODE, FaultKind.WELD, FaultKind.METER_LOSS, FaultKind.PP,
-              FaultKind.STATE_E)
+              FaultKind.STATE_E, FaultKind.LOCK)
 
 
 def make_config(evses: tuple[EvseConfig, ...]) -> Config:
@@ -147,6 +148,8 @@ class Watch:
         # -- faults open the contactor in time ----------------------------------------------------
         for kind, since in self.injected.items():
             bound = FAULT_BOUND_S.get(kind)
+            if kind is FaultKind.LOCK and (dev.lock is None or ctl.tethered):
+                continue  # a fixed cable has no lock to fail
             if bound is not None and closed:
                 assert now - since < bound + EPS, f"{where}: {kind.value} for {now - since:.2f} s, contactor closed"
         if self.weld_run_since is not None and now - self.weld_run_since >= TIMING.feedback_mismatch_s + 2 * PERIOD_S:
@@ -173,6 +176,8 @@ class Watch:
             locked = dev.lock.commanded_locked
             if closed:
                 assert locked, f"{where}: lock released while the contactor is closed"
+                assert dev.lock.feedback_locked() is not False or FaultKind.LOCK in self.injected, (
+                    f"{where}: contactor closed while the lock's feedback says unlocked")
             if FaultKind.WELD in faults:
                 assert locked, f"{where}: lock released with a welded contactor"
             if self.locked_before and not locked and self.fault_episode_since is not None:

@@ -56,6 +56,7 @@ class EvseTiming:
     leave_energy_samples: int = 2
     pp_debounce_s: float = 0.05  # PP and CP open within milliseconds of each other at unplug
     feedback_mismatch_s: float = 0.25  # mirror contact disagreeing longer than this is a fault
+    lock_follow_s: float = 1.0  # the socket lock's feedback must show locked within this time
     state_f_min_s: float = 0.3  # state F is held at least this long after a fault
     unlock_in_f_s: float = 5.0  # after a fault the cable is released only after this long in F
     c1_timeout_s: float = 6.0  # PWM off while the EV stays in C: open under load after this
@@ -120,6 +121,8 @@ class EvseController:
         self._external: set[FaultKind] = set()
         self._pp_limit_a: float | None = None
         self._mismatch_since: float | None = None
+        self._lock_since: float | None = None  # commanded locked, feedback not (yet) locked
+        self._lock_confirmed = True  # a socket's lock holds the plug (or there is nothing to hold)
         self._state_f_since: float | None = None
         self._c1_since: float | None = None
         self._cp_confirmed = True  # the debounced CP state was seen from the EV (not held over F)
@@ -274,6 +277,8 @@ class EvseController:
             self._toggle(FaultKind.PP, self._plugged and cp is not CpState.A and self._pp_error.value)
             self._pp_limit_a = float(pp.ampacity_a) if (self._plugged and pp.ampacity_a) else None
 
+        self._sense_lock(now)
+
         feedback = d.contactor.feedback_closed()
         commanded = d.contactor.commanded_closed
         if feedback is None or feedback == commanded:
@@ -282,6 +287,25 @@ class EvseController:
             self._mismatch_since = now
         elif now - self._mismatch_since > self.timing.feedback_mismatch_s:
             self._latched.add(FaultKind.CONTACTOR if commanded else FaultKind.WELD)
+
+    def _sense_lock(self, now: float) -> None:
+        """A socket is energised only with its plug locked (IEC 61851-1): a lock commanded but
+        not confirmed by its feedback within `lock_follow_s` is a fault (ConnectorLockFailure)
+        that lasts while the lock is commanded, i.e. until the plug is taken out."""
+        lock = self.devices.lock
+        if lock is None or self.tethered:
+            self._lock_confirmed = True
+            return
+        feedback = lock.feedback_locked()
+        locked = lock.commanded_locked and feedback is not False
+        if lock.commanded_locked and feedback is False:
+            if self._lock_since is None:
+                self._lock_since = now
+        else:
+            self._lock_since = None
+        self._lock_confirmed = locked
+        failed = self._lock_since is not None and now - self._lock_since > self.timing.lock_follow_s
+        self._toggle(FaultKind.LOCK, failed)
 
     def _filter_wants_energy(self, wants: bool, now: float) -> None:
         """Asking for energy counts after the debounce time; leaving C/D after a few samples."""
@@ -351,7 +375,8 @@ class EvseController:
 
         energy_state = ((cp is CpState.C or (cp is CpState.D and self.ventilation_available))
                         and self._wants_energy.value)
-        may_close = energy_state and supply_allowed and d.pilot.output.pwm_on and self._cp_confirmed
+        may_close = (energy_state and supply_allowed and d.pilot.output.pwm_on and self._cp_confirmed
+                     and self._lock_confirmed)
         if may_close:
             self._c1_since = None
             if not d.contactor.commanded_closed:

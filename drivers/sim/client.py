@@ -13,7 +13,7 @@ from drivers.sim.ev import CABLE_AMPACITIES_A
 from hal.jsonl_socket import Unreachable
 from hal.jsonl_socket import request as jsonl_request
 
-FAULT_KINDS = ("rcm", "diode", "weld", "meter-loss", "pp", "state-e")
+FAULT_KINDS = ("rcm", "diode", "weld", "meter-loss", "pp", "state-e", "lock")
 
 EXIT_OK = 0
 EXIT_REFUSED = 1

@@ -43,6 +43,7 @@ SIM_FAULT_KINDS: tuple[FaultKind, ...] = (
     FaultKind.STATE_E,
     FaultKind.RCM_SELF_TEST,  # the monitor's test circuit is broken: self-tests fail
     FaultKind.OVER_TEMPERATURE,
+    FaultKind.LOCK,  # the lock's actuator does not move: it never reaches the commanded position
 )
 
 SOCKET_CONNECTOR = "Type2Socket"
@@ -315,7 +316,8 @@ class SimThermalSwitch:
 
 
 class SimLock:
-    """Socket lock whose feedback follows the command."""
+    """Socket lock whose feedback follows the command (the opposite while a lock fault is
+    injected: the actuator does not move)."""
 
     def __init__(self, evse: SimEvse) -> None:
         self._evse = evse
@@ -330,6 +332,8 @@ class SimLock:
         return self._locked
 
     def feedback_locked(self) -> bool | None:
+        if FaultKind.LOCK in self._evse.faults:
+            return not self._locked
         return self._locked
 
 
