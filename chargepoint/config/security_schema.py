@@ -7,10 +7,13 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from chargepoint.config.validation import Section
+from chargepoint.lazy_modules import lazy
+
+# cryptography is loaded when first used (see chargepoint/lazy_modules.py).
+x509 = lazy("cryptography.x509")
+serialization = lazy("cryptography.hazmat.primitives.serialization")
 
 SECURITY_KEYS = ("password_file", "csms_url_tls", "ca_file", "client_certificate_file", "client_key_file",
                  "security_dir")

@@ -16,16 +16,23 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
 from chargepoint.firmware.package import sha256_of
 from chargepoint.security.certificates import CertificateStore, CertificateUse
 from chargepoint.security.x509_checks import CertificateError, check_key_strength, load_certificates
+from chargepoint.lazy_modules import lazy
 
-CertificateCheck = Callable[[str, datetime], x509.Certificate]
+# cryptography is loaded when first used (see chargepoint/lazy_modules.py).
+x509 = lazy("cryptography.x509")
+hashes = lazy("cryptography.hazmat.primitives.hashes")
+serialization = lazy("cryptography.hazmat.primitives.serialization")
+ec = lazy("cryptography.hazmat.primitives.asymmetric.ec")
+padding = lazy("cryptography.hazmat.primitives.asymmetric.padding")
+rsa = lazy("cryptography.hazmat.primitives.asymmetric.rsa")
+utils = lazy("cryptography.hazmat.primitives.asymmetric.utils")
+_exceptions = lazy("cryptography.exceptions")
+
+CertificateCheck = Callable[[str, datetime], "x509.Certificate"]
 """Checks a signing certificate (PEM) at a moment; raises CertificateError with the reason."""
 
 
@@ -65,9 +72,9 @@ def signature_valid(certificate: x509.Certificate, signature_b64: str, path: Pat
                 try:
                     key.verify(signature, digest, pad, prehashed)
                     return True
-                except InvalidSignature:
+                except _exceptions.InvalidSignature:
                     continue
-    except (InvalidSignature, ValueError):
+    except (_exceptions.InvalidSignature, ValueError):
         return False
     return False
 

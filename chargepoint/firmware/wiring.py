@@ -9,7 +9,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
 
 from chargepoint.firmware import firmware_settings
 from chargepoint.firmware.download import DownloadOptions, download
@@ -18,6 +17,10 @@ from chargepoint.firmware.releases import Releases
 from chargepoint.firmware.signature import signing_certificate_check
 from chargepoint.firmware.updater import FirmwareUpdater
 from chargepoint.security.x509_checks import CertificateError
+from chargepoint.lazy_modules import lazy
+
+# cryptography is loaded when first used (see chargepoint/lazy_modules.py).
+x509 = lazy("cryptography.x509")
 
 if TYPE_CHECKING:
     from chargepoint.app import Controller

@@ -18,8 +18,6 @@ from datetime import datetime
 from enum import Enum
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 
 from chargepoint.security.files import PUBLIC, ensure_directory, remove, write_atomically
 from chargepoint.security.x509_checks import (
@@ -34,6 +32,12 @@ from chargepoint.security.x509_checks import (
     load_certificates,
     verify_path,
 )
+from chargepoint.lazy_modules import lazy
+
+# cryptography is loaded when first used (see chargepoint/lazy_modules.py).
+x509 = lazy("cryptography.x509")
+hashes = lazy("cryptography.hazmat.primitives.hashes")
+serialization = lazy("cryptography.hazmat.primitives.serialization")
 
 log = logging.getLogger(__name__)
 

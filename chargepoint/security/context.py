@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 
 from chargepoint.config import Config
 from chargepoint.security.authorization_key import AuthorizationKey, acceptable_key, basic_auth_header
@@ -28,6 +26,11 @@ from chargepoint.security.x509_checks import CertificateError, CertificateHashDa
 from chargepoint.settings import ChangeResult, Settings
 from chargepoint.store import Store
 from hal.clock import Clock
+from chargepoint.lazy_modules import lazy
+
+# cryptography is loaded when first used (see chargepoint/lazy_modules.py).
+x509 = lazy("cryptography.x509")
+hashes = lazy("cryptography.hazmat.primitives.hashes")
 
 log = logging.getLogger(__name__)
 

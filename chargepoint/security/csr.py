@@ -6,13 +6,19 @@ and it is fast on a Pi; RSA 2048 (A00.FR.502) is there for CAs that sign RSA onl
 from __future__ import annotations
 
 from enum import Enum
+from typing import Union
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from chargepoint.lazy_modules import lazy
 
-PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+# cryptography is loaded when first used (see chargepoint/lazy_modules.py).
+x509 = lazy("cryptography.x509")
+hashes = lazy("cryptography.hazmat.primitives.hashes")
+serialization = lazy("cryptography.hazmat.primitives.serialization")
+ec = lazy("cryptography.hazmat.primitives.asymmetric.ec")
+rsa = lazy("cryptography.hazmat.primitives.asymmetric.rsa")
+
+
+PrivateKey = Union["ec.EllipticCurvePrivateKey", "rsa.RSAPrivateKey"]
 
 
 class KeyType(str, Enum):
@@ -45,8 +51,8 @@ def build_csr(key: PrivateKey, common_name: str, organization: str) -> str:
     (A02.FR.13), signed with SHA-256; no subjectAltName (A00.FR.511 note). Key usage and
     extended key usage ask for a TLS client certificate (A00.FR.512)."""
     subject = x509.Name([
-        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+        x509.NameAttribute(x509.NameOID.COMMON_NAME, common_name),
+        x509.NameAttribute(x509.NameOID.ORGANIZATION_NAME, organization),
     ])
     request = (
         x509.CertificateSigningRequestBuilder()
@@ -54,7 +60,7 @@ def build_csr(key: PrivateKey, common_name: str, organization: str) -> str:
         .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
                                      data_encipherment=False, key_agreement=False, key_cert_sign=False,
                                      crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .sign(key, hashes.SHA256())
     )
     return request.public_bytes(serialization.Encoding.PEM).decode()

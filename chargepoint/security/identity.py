@@ -12,9 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import NameOID
 
 from chargepoint.security.csr import KeyType, build_csr, generate_key, load_private_key, private_key_pem
 from chargepoint.security.files import PRIVATE, PUBLIC, remove, write_atomically
@@ -25,6 +22,11 @@ from chargepoint.security.x509_checks import (
     pem_of,
     verify_path,
 )
+from chargepoint.lazy_modules import lazy
+
+# cryptography is loaded when first used (see chargepoint/lazy_modules.py).
+x509 = lazy("cryptography.x509")
+serialization = lazy("cryptography.hazmat.primitives.serialization")
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ class ChargePointIdentity:
         if _public_der(leaf.public_key()) != _public_der(key.public_key()):
             raise CertificateError("the certificate is not for the key of the pending signing request")
         check_key_strength(leaf, "the certificate")
-        for oid, what in ((NameOID.COMMON_NAME, "CN"), (NameOID.ORGANIZATION_NAME, "O")):
+        for oid, what in ((x509.NameOID.COMMON_NAME, "CN"), (x509.NameOID.ORGANIZATION_NAME, "O")):
             if not leaf.subject.get_attributes_for_oid(oid):
                 raise CertificateError(f"the certificate subject has no {what}")
         if at > leaf.not_valid_after_utc:

@@ -8,10 +8,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+from chargepoint.lazy_modules import lazy
+
+# cryptography is loaded when first used (see chargepoint/lazy_modules.py).
+x509 = lazy("cryptography.x509")
+serialization = lazy("cryptography.hazmat.primitives.serialization")
+dsa = lazy("cryptography.hazmat.primitives.asymmetric.dsa")
+ec = lazy("cryptography.hazmat.primitives.asymmetric.ec")
+rsa = lazy("cryptography.hazmat.primitives.asymmetric.rsa")
+_exceptions = lazy("cryptography.exceptions")
+
 
 HASH_ALGORITHMS = {"SHA256": "sha256", "SHA384": "sha384", "SHA512": "sha512"}
 MAX_PATH_LENGTH = 8
@@ -106,7 +112,7 @@ def issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
     """True when `issuer`'s name and key signed `certificate`."""
     try:
         certificate.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
+    except (ValueError, TypeError, _exceptions.InvalidSignature):
         return False
     return True
 

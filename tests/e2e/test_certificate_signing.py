@@ -57,7 +57,14 @@ async def sign_and_reconnect(site: SecureSite, csms: TestCsms, e2e: E2E, since: 
     return signed
 
 
-async def test_csms_requested_certificate_is_used_on_the_next_connection(site: SecureSite) -> None:
+async def test_tc_074_cs_update_charge_point_certificate_by_request_of_central_system(site: SecureSite) -> None:
+    """TC_074_CS Update Charge Point Certificate by request of Central System.
+
+    On security profile 3, with CpoName set: ExtendedTriggerMessage SignChargePointCertificate:
+    Accepted; SignCertificate.req with a CSR; CertificateSigned with the certificate the CSMS's CA
+    issued for it: Accepted; the charge point reconnects presenting the new certificate (step 7).
+    Also: the trigger is Rejected while CpoName is not set, the installation is reported as a
+    security event and the new key is readable by its owner only."""
     csms, e2e, _ = await profile_3(site, days=365)
     trigger = call.ExtendedTriggerMessage(requested_message="SignChargePointCertificate")
     assert (await csms.call(trigger, timeout=WAIT)).status == "Rejected"  # CpoName is not set yet
@@ -82,7 +89,14 @@ async def test_certificate_expiring_within_a_month_is_renewed(site: SecureSite) 
     assert signed.not_valid_after_utc > factory.not_valid_after_utc
 
 
-async def test_a_certificate_that_does_not_fit_is_rejected(site: SecureSite) -> None:
+async def test_tc_077_cs_invalid_charge_point_certificate_security_event(site: SecureSite) -> None:
+    """TC_077_CS Invalid ChargePointCertificate Security Event.
+
+    Plays the case on security profile 3, with CpoName set, and checks it in part: steps 1 and 3-7
+    (ExtendedTriggerMessage SignChargePointCertificate; SignCertificate.req; CertificateSigned with
+    a certificate from a CA the charge point does not trust: Rejected; SecurityEventNotification
+    InvalidChargePointCertificate); the ExtendedTriggerMessage.conf status of step 2 is not
+    checked. Also: the charge point stays connected with its old certificate."""
     csms, e2e, factory = await profile_3(site, days=365)
     assert await e2e.change_configuration("CpoName", "Test CPO") == "Accepted"
     mark = csms.mark()

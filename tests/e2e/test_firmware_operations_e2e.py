@@ -36,7 +36,12 @@ async def test_only_signed_updates_answers_update_firmware_not_supported(ready: 
     assert statuses(ready, "FirmwareStatusNotification", mark) == []  # nothing started (L01.FR.20)
 
 
-async def test_failed_download_retries_then_reports_download_failed(ready: E2E) -> None:
+async def test_tc_044_2_cs_firmware_update_download_failed(ready: E2E) -> None:
+    """TC_044_2_CS Firmware Update - Download Failed.
+
+    UpdateFirmware for a location that cannot be reached, with retries 2 where the case sends 0:
+    FirmwareStatusNotification Downloading, then DownloadFailed once the retries are spent. Also:
+    a status triggered between the attempts says Downloading, one triggered afterwards Idle."""
     csms = ready.csms
     mark = csms.mark()
     await csms.call(call.UpdateFirmware(location=UNREACHABLE, retrieve_date=_at(0), retries=2, retry_interval=30),

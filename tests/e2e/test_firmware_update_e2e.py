@@ -155,8 +155,14 @@ async def request_update(csms: TestCsms, url: str) -> None:
     assert result is not None
 
 
-async def test_update_installs_restarts_and_confirms_the_new_release(csms: TestCsms, unit: UnitProcess,
-                                                                      tmp_path: Path, wheels: Path) -> None:
+async def test_tc_044_1_cs_firmware_update_download_and_install(csms: TestCsms, unit: UnitProcess,
+                                                               tmp_path: Path, wheels: Path) -> None:
+    """TC_044_1_CS Firmware Update - Download and Install.
+
+    UpdateFirmware for a good release over http: FirmwareStatusNotification Downloading,
+    Downloaded, Installing; the controller restarts into the new release (BootNotification with its
+    firmwareVersion, then StatusNotification), which reports Installed. Also: the FirmwareUpdated
+    security event, the release links, and a triggered status once the update is over."""
     archive = package(tmp_path, wheels, "2.0.0")
     unit.start()
     await boot(csms, unit)
@@ -184,8 +190,13 @@ async def test_update_installs_restarts_and_confirms_the_new_release(csms: TestC
     assert triggered.payload["status"] in ("Installed", "Idle")
 
 
-async def test_release_that_crashes_at_every_start_is_rolled_back(csms: TestCsms, unit: UnitProcess,
-                                                                   tmp_path: Path, wheels: Path) -> None:
+async def test_tc_044_3_cs_firmware_update_installation_failed(csms: TestCsms, unit: UnitProcess,
+                                                              tmp_path: Path, wheels: Path) -> None:
+    """TC_044_3_CS Firmware Update - Installation Failed.
+
+    UpdateFirmware for a release that installs but crashes at every start: FirmwareStatusNotification
+    Downloading, Downloaded, Installing; after its allowed starts it is rolled back, the previous
+    release boots and reports InstallationFailed."""
     # It passes the installer's checks (`chargepoint config check`) but dies as soon as it runs.
     archive = package(tmp_path, wheels, "2.0.1", replace={"chargepoint/app.py": "import os\nos._exit(70)\n"})
     unit.start()

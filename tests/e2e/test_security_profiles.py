@@ -28,7 +28,15 @@ async def event_of(csms, event_type: str, since: int = 0) -> dict[str, object]: 
     return record.payload
 
 
-async def test_profile_1_basic_auth_and_a_new_authorization_key(site: SecureSite) -> None:
+async def test_tc_073_cs_update_charge_point_password_for_http_basic_authentication(site: SecureSite) -> None:
+    """TC_073_CS Update Charge Point Password for HTTP Basic Authentication.
+
+    Plays the case in part, on security profile 1: steps 1-3 (ChangeConfiguration AuthorizationKey:
+    Accepted; the charge point reconnects with the new password); the second change of steps 4-6 is
+    not played. Before it, the boot checks the Authorization header as TC_085_CS Basic
+    Authentication - Valid username/password combination does in its step 1 (Basic
+    <ChargePointId>:<AuthorizationKey as configured>). Also: a key that is not hex is Rejected, the
+    change is reported as a security event and neither key reaches the log."""
     csms = await site.csms(credentials={CP_ID: KEY})
     e2e = await site.start(csms, security_profile=1, password_file=site.write_password())
     await booted(e2e)
@@ -66,7 +74,14 @@ async def test_profile_1_wrong_key_is_reported_once_it_gets_through(site: Secure
     assert len([e for e in security_events(csms) if e["type"] == "FailedToAuthenticationAtCentralSystem"]) == 1
 
 
-async def test_profile_2_with_a_trusted_server(site: SecureSite) -> None:
+async def test_tc_086_cs_tls_server_side_certificate_valid_certificate(site: SecureSite) -> None:
+    """TC_086_CS TLS - server-side certificate - Valid certificate.
+
+    Plays the case in part, on security profile 2: the charge point accepts the CSMS's server
+    certificate, sets up the secured WebSocket connection and sends the step 5 Authorization
+    header (Basic <ChargePointId>:<AuthorizationKey>); the TLS version and cipher suite checks of
+    step 2 are not made. Also: GetInstalledCertificateIds lists the CentralSystemRootCertificate
+    that verified the server."""
     csms = await site.csms(site.tls(), credentials={CP_ID: KEY})
     assert csms.url.startswith("wss://")
     e2e = await site.start(csms, security_profile=2, password_file=site.write_password(), ca_file=site.ca_file())
@@ -81,7 +96,18 @@ async def test_profile_2_with_a_trusted_server(site: SecureSite) -> None:
     ("untrusted", "InvalidCentralSystemCertificate"),
     ("host-name-mismatch", "CentralSystemFailedToAuthentication"),
 ])
-async def test_profile_2_refuses_a_server_it_cannot_authenticate(site: SecureSite, case: str, event_type: str) -> None:
+async def test_tc_078_cs_invalid_central_system_certificate_security_event(site: SecureSite, case: str,
+                                                                           event_type: str) -> None:
+    """TC_078_CS Invalid CentralSystemCertificate Security Event.
+
+    Plays the case in part, on security profile 2, with the "untrusted" server certificate: steps
+    5-7 (the charge point deems the server certificate invalid and terminates the connection, more
+    than once, sending nothing) and the steps after them (the CSMS gets a valid certificate, the
+    charge point connects and sends SecurityEventNotification InvalidCentralSystemCertificate).
+    Steps 1-4 (a first abort and reconnection on a valid certificate, by which the tool times the
+    reconnection) are not played: the charge point meets the invalid certificate on its first
+    connection. The "host-name-mismatch" variant goes beyond the case: a certificate of the right
+    CA for another host name, reported as CentralSystemFailedToAuthentication."""
     issued = (TestCa("Stranger Root") if case == "untrusted" else site.ca).server(
         "127.0.0.1" if case == "untrusted" else "csms.example.com")
     csms = await site.csms(site.tls(issued), credentials={CP_ID: KEY})
@@ -97,7 +123,13 @@ async def test_profile_2_refuses_a_server_it_cannot_authenticate(site: SecureSit
     assert str(event["techInfo"]).startswith("server certificate: ")
 
 
-async def test_profile_3_with_a_client_certificate(site: SecureSite) -> None:
+async def test_tc_087_cs_tls_client_side_certificate_valid_certificate(site: SecureSite) -> None:
+    """TC_087_CS TLS - Client-side certificate - valid certificate.
+
+    Plays the case in part, on security profile 3: the charge point presents its client
+    certificate, whose subject commonName is its serial number, sets up the secured WebSocket
+    connection and sends no Authorization header; the TLS version, cipher suite and key length
+    checks of step 4 are not made."""
     csms = await site.csms(site.tls(client_ca=site.ca))
     certificate, key = site.ca.client("SN-0001", days=365).write(site.directory, "cp")
     e2e = await site.start(csms, security_profile=3, ca_file=site.ca_file(), client_certificate_file=certificate,
@@ -108,7 +140,17 @@ async def test_profile_3_with_a_client_certificate(site: SecureSite) -> None:
     assert presented.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "SN-0001"
 
 
-async def test_security_profile_raise_1_to_2_reconnects_and_stays(site: SecureSite) -> None:
+async def test_tc_083_cs_upgrade_security_profile(site: SecureSite) -> None:
+    """TC_083_CS Upgrade security profile.
+
+    Plays the case in part, from security profile 1 to 2: steps 1-2 (ChangeConfiguration
+    SecurityProfile 2: Accepted), after which the charge point moves to the profile 2 CSMS by
+    itself. The Reset.req of steps 3-4 is not sent; a restart of the controller takes its place.
+    The charge point then boots on profile 2 (step 5; the StatusNotification of step 7 is not
+    checked), does not come back to the profile 1 CSMS, which stays up (step 16), and is connected
+    on profile 2 (step 18). Also: before the raise, SecurityProfile 1 and 0, and 3
+    without a client certificate, are Rejected; the raise is reported as a security event and
+    GetConfiguration reads SecurityProfile 2."""
     plain = await site.csms(credentials={CP_ID: KEY})
     tls = await site.csms(site.tls(), credentials={CP_ID: KEY})
     e2e = await site.start(plain, security_profile=1, password_file=site.write_password(), ca_file=site.ca_file(),
