@@ -121,6 +121,7 @@ def build_controller(config: Config, clock: Clock, board: Board | None = None) -
                         + security_keys(config.ocpp.security_profile), store)
     link = V16Link(config, settings, store, clock)
     security = SecurityContext(config, store, settings, clock)
+    security.watch_storage()
     link.security = security
     authorizer = Authorizer(config.auth.whitelist, settings, store, clock,
                             whitelist_always=config.auth.whitelist_always)

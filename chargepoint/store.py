@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +98,8 @@ AUTH_CACHE_MAX_ENTRIES = 1000
 # A month offline at one sample a minute on two EVSEs fits; beyond, the oldest periodic samples
 # go first. Start and Stop messages are never dropped.
 MAX_QUEUED_METER_VALUES = 100_000
+# Once the queue has overflowed, it counts as full again only after it drained below this share.
+METER_QUEUE_REARM = 0.9
 
 
 class StoreError(Exception):
@@ -185,6 +187,9 @@ class Store:
             self._migrate()
             # Kept in step with every insert and delete, so bounding the queue costs no scan.
             self._queued_meter = self._db.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'meter'").fetchone()[0]
+            self._meter_overflowing = False
+            # Told once per overflow (the oldest queued MeterValues start to go): MemoryExhaustion.
+            self.on_meter_overflow: Callable[[int], None] | None = None
         except (sqlite3.DatabaseError, OSError) as exc:
             raise StoreError(
                 f"cannot open the database {self.path}: {exc}. Check the path in [storage] path "
@@ -304,6 +309,15 @@ class Store:
                     )
         if payload is not None:
             self._queued_meter += 1 - max(0, excess)
+            self._note_meter_overflow(excess > 0)
+
+    def _note_meter_overflow(self, dropped: bool) -> None:
+        if dropped and not self._meter_overflowing:
+            self._meter_overflowing = True
+            if self.on_meter_overflow is not None:
+                self.on_meter_overflow(MAX_QUEUED_METER_VALUES)
+        elif self._queued_meter < MAX_QUEUED_METER_VALUES * METER_QUEUE_REARM:
+            self._meter_overflowing = False
 
     def end_transaction(self, local_id: int, meter_stop_wh: float, stopped_at: str, reason: str,
                         payload: dict[str, Any]) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
+
 from chargepoint.security.events import MAX_QUEUED, NOTIFICATION_KIND, SecurityEvent, SecurityEvents
 from chargepoint.security.security_log import SecurityLog
 from chargepoint.store import Store
@@ -97,3 +99,34 @@ def test_the_queue_is_bounded_oldest_first_out(tmp_path: Path) -> None:
     payloads = drain(store)
     assert len(payloads) == MAX_QUEUED
     assert payloads[0]["tech_info"] == "5" and payloads[-1]["tech_info"] == str(MAX_QUEUED + 4)
+
+
+def test_an_overflowing_meter_queue_is_memory_exhaustion_once_per_overflow(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from security_context_helpers import build
+
+    import chargepoint.store as store_module
+
+    monkeypatch.setattr(store_module, "MAX_QUEUED_METER_VALUES", 10)
+    built = build(tmp_path)
+    built.security.watch_storage()
+    store = built.store
+    drain(store)
+    tx = store.begin_transaction(1, 1, "TAG", 0.0, "2026-05-04T10:00:00.000Z", {"connector_id": 1})
+    for n in range(10):  # up to the limit: nothing is dropped, nothing reported
+        store.record_meter_values(tx, float(n), "2026-05-04T10:00:00.000Z", {"n": n})
+    assert drain(store) == []
+    for n in range(10, 15):  # the oldest go: reported once, not once per sample
+        store.record_meter_values(tx, float(n), "2026-05-04T10:00:00.000Z", {"n": n})
+    events = drain(store)
+    assert [e["type"] for e in events] == ["MemoryExhaustion"]
+    assert "10 queued MeterValues" in str(events[0]["tech_info"])
+    # The CSMS drains the queue below 90 %: the next overflow is a new event.
+    for item in store.outbox_batch(5):
+        store.outbox_ack(item.seq)
+    store.record_meter_values(tx, 20.0, "2026-05-04T10:00:00.000Z", {"n": 20})
+    store.record_meter_values(tx, 21.0, "2026-05-04T10:00:00.000Z", {"n": 21})
+    assert drain(store) == []
+    for n in range(22, 26):
+        store.record_meter_values(tx, float(n), "2026-05-04T10:00:00.000Z", {"n": n})
+    assert [e["type"] for e in drain(store)] == ["MemoryExhaustion"]

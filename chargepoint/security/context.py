@@ -252,6 +252,14 @@ class SecurityContext:
         the process that comes up, after its BootNotification like every queued event."""
         self.store.save_setting(RESTART_REASON, reason)
 
+    def watch_storage(self) -> None:
+        """MemoryExhaustion when the queue of MeterValues overflows (the oldest are dropped to
+        keep the disk from filling while the CSMS is unreachable)."""
+        def overflow(limit: int) -> None:
+            self.events.emit(SecurityEvent.MEMORY_EXHAUSTION,
+                             f"{limit} queued MeterValues: the oldest are being dropped")
+        self.store.on_meter_overflow = overflow
+
     def report_startup(self) -> None:
         self.events.emit(SecurityEvent.STARTUP_OF_THE_DEVICE, f"security profile {self.profiles.current}")
         reason = self.store.load_settings().get(RESTART_REASON)
