@@ -14,18 +14,14 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
+from station_rig import FakeLink, StationRig
 from websockets.asyncio.server import serve
 
-from chargepoint.app import Controller, build_controller
-from chargepoint.config import load_config
 from chargepoint.link import AuthDecision, CsmsUnavailable
 from chargepoint.ocpp.ping import apply_ping_interval
 from chargepoint.status import ConnectorStatus
 from chargepoint.status_hold import StatusHold
-from chargepoint.transactions import LinkRef
-from drivers.sim.board import sim_board_of
 from hal.clock import ManualClock
-from hal.types import IdToken
 
 CONFIG = """\
 [chargepoint]
@@ -57,14 +53,14 @@ control_socket = "sim.sock"
 """
 
 
-class RecordingLink:
+class RecordingLink(FakeLink):
     """Stands in for the OCPP adapter: every tag is accepted, every status is recorded with the
     (manual) time it was reported."""
 
     def __init__(self, clock: ManualClock) -> None:
-        self.online = True
+        super().__init__()
         self.clock = clock
-        self.statuses: list[tuple[float, int, ConnectorStatus]] = []
+        self.statuses: list[tuple[float, int, ConnectorStatus]] = []  # type: ignore[assignment]
 
     async def authorize(self, id_tag: str) -> AuthDecision:
         if not self.online:
@@ -72,56 +68,23 @@ class RecordingLink:
         return AuthDecision("Accepted")
 
     def status_changed(self, connector_id: int, status: ConnectorStatus, error: object) -> None:
-        self.statuses.append((self.clock.monotonic(), connector_id, status))
-
-    def outbox_changed(self) -> None:
-        pass
-
-    def connection_state(self) -> dict[str, object]:
-        return {"state": "fake"}
+        self.statuses.append((self.clock.monotonic(), connector_id, status))  # type: ignore[arg-type]
 
     def of(self, connector_id: int) -> list[ConnectorStatus]:
-        return [s for _, c, s in self.statuses if c == connector_id]
+        return [s for _, c, s in self.statuses if c == connector_id]  # type: ignore[misc]
 
 
-class Rig:
+class Rig(StationRig):
     def __init__(self, tmp: Path) -> None:
-        (tmp / "firmware.toml").write_text(CONFIG, encoding="utf-8")
-        self.clock = ManualClock(datetime(2026, 3, 1, 10, 0, 0, tzinfo=timezone.utc))
-        self.link = RecordingLink(self.clock)
-        self.c: Controller = build_controller(load_config(tmp / "firmware.toml"), self.clock)
-        self.c.station._link = LinkRef(self.link)
-        self.c.station.transactions._link = self.c.station._link
-        self.sim = sim_board_of(self.c.board)
-        self.tasks: list[asyncio.Task[Any]] = []
-
-    async def start(self) -> None:
-        from chargepoint.control_loop import run_control_loop
-
-        s = self.c.station
-        await s.recover()
-        self.tasks = [asyncio.create_task(j) for j in (
-            run_control_loop(list(self.c.controllers.values()), self.clock, 0.01, s.post_events),
-            s.run_events(), s.run_ticks())]
-        await self.run(0.05)
-
-    async def run(self, seconds: float, step: float = 0.01) -> None:
-        for _ in range(max(1, round(seconds / step))):
-            self.clock.advance(step)
-            for _ in range(5):
-                await asyncio.sleep(0)
+        clock = ManualClock(datetime(2026, 3, 1, 10, 0, 0, tzinfo=timezone.utc))
+        super().__init__(tmp, CONFIG, RecordingLink(clock), clock)
 
     async def stop(self) -> None:
-        for t in self.tasks:
-            t.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await super().stop()
         self.c.store.close()
 
-    async def tap(self, tag: str = "TAG-1") -> None:
-        task = asyncio.create_task(self.c.station.present_token(IdToken(tag)))
-        while not task.done():
-            await self.run(0.05)
-        task.result()
+    async def tap(self, tag: str = "TAG-1", evse_id: int | None = None) -> None:
+        await super().tap(tag, evse_id)
 
     async def start_charging(self) -> None:
         self.sim.plug(1, max_current_a=16, phases=3)
@@ -131,8 +94,6 @@ class Rig:
         await self.run(0.2)
         assert self.status() is ConnectorStatus.CHARGING
 
-    def status(self) -> ConnectorStatus:
-        return self.c.station.status_of(1)[0]
 
     @property
     def locked(self) -> bool | None:

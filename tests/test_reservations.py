@@ -4,23 +4,17 @@ connector (the holder, or its group by parentIdTag), connector-0 reservations, r
 cancellation, expiry, the end on use or on a fault, and persistence across a restart."""
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from station_rig import FakeLink, StationRig
 
-from chargepoint.app import Controller, build_controller
-from chargepoint.config import load_config
-from chargepoint.control_loop import run_control_loop
-from chargepoint.link import AuthDecision, CsmsUnavailable
+from chargepoint.link import AuthDecision
 from chargepoint.reservations import Reservation
 from chargepoint.status import ConnectorStatus
-from chargepoint.transactions import LinkRef
-from drivers.sim.board import sim_board_of
-from hal.clock import ManualClock
-from hal.types import FaultKind, IdToken
+from hal.types import FaultKind
 
 START = datetime(2026, 3, 1, 10, 0, 0, tzinfo=timezone.utc)
 
@@ -64,31 +58,6 @@ control_socket = "sim.sock"
 """
 
 
-class FakeLink:
-    """The CSMS as the core sees it: Authorize answers from a table, statuses recorded."""
-
-    def __init__(self, decisions: dict[str, AuthDecision] | None = None, online: bool = True) -> None:
-        self.online = online
-        self.decisions = {tag.casefold(): d for tag, d in (decisions or {}).items()}
-        self.statuses: list[tuple[int, ConnectorStatus]] = []
-        self.authorized: list[str] = []
-
-    async def authorize(self, id_tag: str) -> AuthDecision:
-        if not self.online:
-            raise CsmsUnavailable("offline")
-        self.authorized.append(id_tag)
-        return self.decisions.get(id_tag.casefold(), AuthDecision("Invalid"))
-
-    def status_changed(self, connector_id, status, error) -> None:
-        self.statuses.append((connector_id, status))
-
-    def outbox_changed(self) -> None:
-        pass
-
-    def connection_state(self) -> dict[str, object]:
-        return {"state": "fake"}
-
-
 DECISIONS = {
     "HOLDER": AuthDecision("Accepted"),
     "OTHER": AuthDecision("Accepted"),
@@ -97,52 +66,19 @@ DECISIONS = {
 }
 
 
-class Rig:
+class Rig(StationRig):
     def __init__(self, tmp: Path, link: FakeLink, start: datetime = START) -> None:
-        (tmp / "firmware.toml").write_text(CONFIG, encoding="utf-8")
-        self.clock = ManualClock(start)
-        self.link = link
-        self.c: Controller = build_controller(load_config(tmp / "firmware.toml"), self.clock)
-        self.station = self.c.station
-        self.station._link = LinkRef(link)
-        self.station.transactions._link = self.station._link
-        self.sim = sim_board_of(self.c.board)
-        self.tasks: list[asyncio.Task[object]] = []
-
-    async def start(self) -> None:
-        s = self.station
-        await s.recover()
-        self.tasks = [asyncio.create_task(j) for j in (
-            run_control_loop(list(self.c.controllers.values()), self.clock, 0.01, s.post_events),
-            s.run_events(), s.run_ticks())]
-        await self.run(0.05)
-
-    async def run(self, seconds: float, step: float = 0.01) -> None:
-        for _ in range(max(1, round(seconds / step))):
-            self.clock.advance(step)
-            for _ in range(5):
-                await asyncio.sleep(0)
+        super().__init__(tmp, CONFIG, link, start)
 
     async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await super().stop()
         for task in list(self.station._reservation_timers.values()):
             task.cancel()
-
-    async def tap(self, tag: str, evse_id: int | None = None) -> None:
-        task = asyncio.create_task(self.station.present_token(IdToken(tag, evse_id=evse_id)))
-        while not task.done():
-            await self.run(0.05)
-        task.result()
 
     def reserve(self, reservation_id: int, connector_id: int, id_tag: str = "HOLDER",
                 parent_id_tag: str | None = None, minutes: float = 30) -> str:
         expiry = self.clock.now() + timedelta(minutes=minutes)
         return self.station.reserve_now(Reservation(reservation_id, connector_id, id_tag, parent_id_tag, expiry))
-
-    def status(self, evse_id: int) -> ConnectorStatus:
-        return self.station.status_of(evse_id)[0]
 
     def starts(self) -> list[dict]:
         rows = self.c.store._db.execute("SELECT payload FROM outbox WHERE kind = 'start' ORDER BY seq").fetchall()

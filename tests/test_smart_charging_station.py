@@ -5,24 +5,19 @@ point's maximum, and survive a restart."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from station_rig import FakeLink, StationRig
 
-from chargepoint.app import Controller, build_controller
-from chargepoint.config import load_config
-from chargepoint.control_loop import run_control_loop
 from chargepoint.evse.events import EvseEvent, PilotChanged
 from chargepoint.evse.iec61851 import current_for_duty
-from chargepoint.link import AuthDecision, CsmsUnavailable
 from chargepoint.smart_charging import Purpose, RateUnit
 from chargepoint.smart_charging.payload import profile_from_ocpp
 from chargepoint.status import ConnectorStatus
-from chargepoint.transactions import LinkRef
-from drivers.sim.board import sim_board_of
 from hal.clock import ManualClock
 from hal.types import IdToken, PilotMode
 from smart_charging_helpers import payload
@@ -66,36 +61,9 @@ control_socket = "sim.sock"
 """
 
 
-class FakeLink:
-    online = True
-
-    def __init__(self) -> None:
-        self.decisions = {"TAG-1": "Accepted", "TAG-2": "Accepted"}
-
-    async def authorize(self, id_tag: str) -> AuthDecision:
-        if not self.online:
-            raise CsmsUnavailable("offline")
-        return AuthDecision(self.decisions.get(id_tag, "Invalid"))
-
-    def status_changed(self, connector_id: int, status: ConnectorStatus, error: object) -> None:
-        pass
-
-    def outbox_changed(self) -> None:
-        pass
-
-    def connection_state(self) -> dict[str, object]:
-        return {"state": "fake"}
-
-
-class Rig:
+class Rig(StationRig):
     def __init__(self, tmp: Path, clock: ManualClock | None = None) -> None:
-        (tmp / "firmware.toml").write_text(CONFIG, encoding="utf-8")
-        self.clock = clock or ManualClock(START)
-        self.c: Controller = build_controller(load_config(tmp / "firmware.toml"), self.clock)
-        self.station = self.c.station
-        self.station._link = LinkRef(FakeLink())
-        self.station.transactions._link = self.station._link
-        self.sim = sim_board_of(self.c.board)
+        super().__init__(tmp, CONFIG, FakeLink({"TAG-1": "Accepted", "TAG-2": "Accepted"}), clock or START)
         self.pilots: list[tuple[int, Any]] = []
         self.station.observers.append(self._observe)
         self.evaluations = 0
@@ -105,29 +73,15 @@ class Rig:
             self.evaluations += 1
             apply()
         self.station.apply_smart_limits = counted  # type: ignore[method-assign]
-        self.tasks: list[asyncio.Task[object]] = []
 
     def _observe(self, events: list[EvseEvent]) -> None:
         self.pilots.extend((e.evse_id, e.output) for e in events if isinstance(e, PilotChanged))
 
-    async def start(self) -> None:
-        s = self.station
-        await s.recover()
-        self.tasks = [asyncio.create_task(j) for j in (
-            run_control_loop(list(self.c.controllers.values()), self.clock, 0.01, s.post_events),
-            s.run_events(), s.run_ticks(), s.run_smart_charging())]
-        await self.run(0.05)
-
-    async def run(self, seconds: float, step: float = 0.01) -> None:
-        for _ in range(max(1, round(seconds / step))):
-            self.clock.advance(step)
-            for _ in range(5):
-                await asyncio.sleep(0)
+    def jobs(self) -> list[Coroutine[Any, Any, Any]]:
+        return [*super().jobs(), self.station.run_smart_charging()]
 
     async def stop(self) -> None:
-        for t in self.tasks:
-            t.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await super().stop()
         self.c.store.close()
 
     async def settle(self) -> None:
@@ -140,10 +94,7 @@ class Rig:
     async def charge(self, evse: int = 1, tag: str = "TAG-1") -> None:
         self.sim.plug(evse, max_current_a=32, phases=3)
         await self.run(0.1)
-        task = asyncio.create_task(self.station.present_token(IdToken(tag, evse_id=evse)))
-        while not task.done():
-            await self.run(0.05)
-        task.result()
+        await self.tap(tag, evse)
         self.sim.set_ev_state(evse, "C")
         await self.run(0.2)
 

@@ -2,19 +2,14 @@
 meter values, clock-aligned data, ConnectionTimeOut, power-loss recovery, refusals on start."""
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from station_rig import FakeLink, StationRig
 
-from chargepoint.app import Controller, build_controller
-from chargepoint.config import load_config
-from chargepoint.link import AuthDecision, CsmsUnavailable
+from chargepoint.link import AuthDecision
 from chargepoint.status import ConnectorStatus
-from chargepoint.transactions import LinkRef
-from drivers.sim.board import sim_board_of
-from hal.clock import ManualClock
 
 CONFIG = """\
 [chargepoint]
@@ -48,69 +43,14 @@ control_socket = "sim.sock"
 """
 
 
-class FakeLink:
-    def __init__(self, online: bool = True, decisions: dict[str, str] | None = None) -> None:
-        self.online = online
-        self.decisions = decisions or {}
-        self.statuses: list[tuple[int, ConnectorStatus]] = []
-        self.authorized: list[str] = []
-
-    async def authorize(self, id_tag: str) -> AuthDecision:
-        if not self.online:
-            raise CsmsUnavailable("offline")
-        self.authorized.append(id_tag)
-        return AuthDecision(self.decisions.get(id_tag, "Invalid"))
-
-    def status_changed(self, connector_id, status, error) -> None:
-        self.statuses.append((connector_id, status))
-
-    def outbox_changed(self) -> None:
-        pass
-
-    def connection_state(self) -> dict[str, object]:
-        return {"state": "fake"}
-
-
-class Rig:
+class Rig(StationRig):
     def __init__(self, tmp: Path, link: FakeLink, start: datetime | None = None) -> None:
-        (tmp / "firmware.toml").write_text(CONFIG, encoding="utf-8")
-        self.clock = ManualClock(start or datetime(2026, 3, 1, 10, 0, 7, tzinfo=timezone.utc))
-        self.link = link
-        self.c: Controller = build_controller(load_config(tmp / "firmware.toml"), self.clock)
-        self.c.station._link = LinkRef(link)  # the fake stands in for the OCPP adapter
-        self.c.station.transactions._link = self.c.station._link
-        self.sim = sim_board_of(self.c.board)
-        self.tasks: list[asyncio.Task[object]] = []
-
-    async def start(self) -> None:
-        from chargepoint.control_loop import run_control_loop
-
-        s = self.c.station
-        await s.recover()
-        self.tasks = [asyncio.create_task(j) for j in (
-            run_control_loop(list(self.c.controllers.values()), self.clock, 0.01, s.post_events),
-            s.run_events(), s.run_ticks())]
-        await self.run(0.05)
-
-    async def run(self, seconds: float, step: float = 0.01) -> None:
-        """Advance the clock in steps, letting every woken task run in between."""
-        for _ in range(max(1, round(seconds / step))):
-            self.clock.advance(step)
-            for _ in range(5):
-                await asyncio.sleep(0)
-
-    async def stop(self) -> None:
-        for t in self.tasks:
-            t.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        super().__init__(tmp, CONFIG, link, start or datetime(2026, 3, 1, 10, 0, 7, tzinfo=timezone.utc))
 
     def outbox(self) -> list[tuple[str, dict]]:
         rows = self.c.store._db.execute("SELECT kind, payload FROM outbox ORDER BY seq").fetchall()
         import json
         return [(r["kind"], json.loads(r["payload"])) for r in rows]
-
-    def status(self) -> ConnectorStatus:
-        return self.c.station.status_of(1)[0]
 
     async def start_charging(self, tag: str = "TAG-1") -> None:
         self.sim.plug(1, max_current_a=32, phases=3)
@@ -118,15 +58,6 @@ class Rig:
         await self.tap(tag)
         self.sim.set_ev_state(1, "C")
         await self.run(0.1)
-
-    async def tap(self, tag: str) -> None:
-        """Present a badge as the reader does: in its own task, while time goes on."""
-        from hal.types import IdToken
-
-        task = asyncio.create_task(self.c.station.present_token(IdToken(tag)))
-        while not task.done():
-            await self.run(0.05)
-        task.result()
 
 
 @pytest.fixture
